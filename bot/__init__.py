@@ -1,0 +1,1 @@
+"""Composition root: the CLI, the Bolt app, the web app and the worker are assembled here."""

@@ -1,0 +1,66 @@
+"""Book commands: `winback lo add`, `winback import`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
+from core.book.service import BookError, upsert_loan_officer
+from core.db import transaction
+
+lo_app = typer.Typer(help="Loan officers.", no_args_is_help=True)
+app.add_typer(lo_app, name="lo")
+
+
+@lo_app.command("add")
+def lo_add(
+    email: Annotated[str, typer.Option("--email", help="The loan officer's email.")],
+    name: Annotated[str, typer.Option("--name", help="Full name.")],
+    nmls: Annotated[str | None, typer.Option("--nmls", help="NMLS ID.")] = None,
+    slack_user: Annotated[str | None, typer.Option("--slack-user", help="Slack user id.")] = None,
+    slack_channel: Annotated[
+        str | None, typer.Option("--slack-channel", help="Slack channel id for warm replies.")
+    ] = None,
+    create_channel: Annotated[
+        bool, typer.Option("--create-channel", help="Create a private channel in Slack.")
+    ] = False,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a loan officer, or update one with the same email."""
+    if slack_channel and create_channel:
+        fail("give --slack-channel or --create-channel, not both")
+    rt = runtime(now)
+    if create_channel:
+        from bot.slack_admin import create_lo_channel
+
+        slack_channel = create_lo_channel(rt.settings, name=name, slack_user=slack_user)
+    try:
+        with transaction(rt.sessions) as session:
+            officer, created = upsert_loan_officer(
+                session=session,
+                now=rt.clock.now(),
+                email=email,
+                name=name,
+                nmls_id=nmls,
+                slack_user_id=slack_user,
+                slack_channel_id=slack_channel,
+            )
+            result = {
+                "id": officer.id,
+                "email": officer.email,
+                "name": officer.name,
+                "nmls_id": officer.nmls_id,
+                "slack_user_id": officer.slack_user_id,
+                "slack_channel_id": officer.slack_channel_id,
+                "created": created,
+            }
+    except BookError as exc:
+        fail(f"--email {exc}")
+    if as_json:
+        print_json(result)
+    else:
+        verb = "added" if created else "updated"
+        typer.echo(f"{verb} loan officer {result['name']} <{result['email']}> (id {result['id']})")

@@ -1,0 +1,1 @@
+"""Winback core: the engine. No Slack types, no web framework, no CLI."""

@@ -1,0 +1,1 @@
+"""The book: loan officers, contacts (people) and their loans."""

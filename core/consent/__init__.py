@@ -1,0 +1,1 @@
+"""Consent per channel, its history, and the suppression list."""

@@ -1,0 +1,125 @@
+"""Settings from the environment and `.env` (SPEC §3), validated once at start."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    """Every setting Winback reads. Names are part of the contract: keep them."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    DATABASE_URL: str = "sqlite:///winback.db"
+    SLACK_BOT_TOKEN: str | None = None
+    SLACK_SIGNING_SECRET: str | None = None
+    SLACK_APP_TOKEN: str | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    SLACK_APPROVALS_CHANNEL: str | None = None
+    SLACK_TEAM_CHANNEL: str | None = None
+    SLACK_MANAGER_IDS: str = ""
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: str | None = None
+    TWILIO_FROM_NUMBER: str | None = None
+    TWILIO_MESSAGING_SERVICE_SID: str | None = None
+    TWILIO_API_URL: str = "https://api.twilio.com"
+    SMTP_URL: str | None = None
+    EMAIL_FROM: str | None = None
+    PUBLIC_BASE_URL: str = "http://localhost:8000"
+    RATE_FEED_URL: str | None = None
+    FRED_API_KEY: str | None = None
+    EMAIL_INBOUND_SECRET: str | None = None
+    COMPANY_NAME: str | None = None
+    COMPANY_NMLS_ID: str | None = None
+    COMPANY_ADDRESS: str | None = None
+    WINBACK_CONFIG: str | None = None
+    WINBACK_NOW: str | None = None
+    # Not in the contract table but needed to sign tokens; defaults to a value derived
+    # from other secrets so a sandbox install works without it.
+    WINBACK_SECRET_KEY: str | None = Field(default=None)
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgres://", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    @field_validator("SLACK_API_URL", "TWILIO_API_URL", "PUBLIC_BASE_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("SMTP_URL")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("smtp://", "smtp+starttls://", "smtps://")):
+            raise ValueError("must start with smtp://, smtp+starttls:// or smtps://")
+        return value or None
+
+    @field_validator("WINBACK_NOW")
+    @classmethod
+    def _now(cls, value: str | None) -> str | None:
+        if value:
+            from datetime import datetime
+
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return value or None
+
+    @cached_property
+    def manager_ids(self) -> frozenset[str]:
+        """Slack user ids allowed to approve, reject, pause and resume."""
+        return frozenset(part.strip() for part in self.SLACK_MANAGER_IDS.split(",") if part.strip())
+
+    @property
+    def slack_enabled(self) -> bool:
+        """True when Slack credentials are configured (otherwise posts go to the log)."""
+        return bool(self.SLACK_BOT_TOKEN)
+
+    @property
+    def sms_enabled(self) -> bool:
+        """True when Twilio credentials are configured (otherwise SMS go to the sandbox)."""
+        return bool(self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN)
+
+    def require(self, *names: str) -> None:
+        """Fail with one line naming the first of `names` that is unset."""
+        for name in names:
+            if not getattr(self, name):
+                raise SettingsError(f"setting {name} is required here but is not set")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a validation failure into one line that names the setting."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise SettingsError(f"setting {name} is invalid: {first['msg']}") from None
+    if settings.slack_enabled and not settings.SLACK_SIGNING_SECRET:
+        raise SettingsError("setting SLACK_SIGNING_SECRET is required when SLACK_BOT_TOKEN is set")
+    if settings.slack_enabled and not settings.SLACK_APPROVALS_CHANNEL:
+        raise SettingsError(
+            "setting SLACK_APPROVALS_CHANNEL is required when SLACK_BOT_TOKEN is set"
+        )
+    if settings.sms_enabled and not (
+        settings.TWILIO_FROM_NUMBER or settings.TWILIO_MESSAGING_SERVICE_SID
+    ):
+        raise SettingsError(
+            "setting TWILIO_FROM_NUMBER (or TWILIO_MESSAGING_SERVICE_SID) is required "
+            "when TWILIO_ACCOUNT_SID is set"
+        )
+    if settings.SMTP_URL and not settings.EMAIL_FROM:
+        raise SettingsError("setting EMAIL_FROM is required when SMTP_URL is set")
+    return settings

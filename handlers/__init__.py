@@ -1,0 +1,1 @@
+"""Thin adapters: Slack commands/actions and HTTP webhooks, one core call each."""
