@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -64,3 +65,25 @@ def lo_add(
     else:
         verb = "added" if created else "updated"
         typer.echo(f"{verb} loan officer {result['name']} <{result['email']}> (id {result['id']})")
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[str, typer.Argument(help="The CSV export to import.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, generic, encompass, or a MAPPING.yml file.")
+    ] = "auto",
+    rejects: Annotated[
+        str | None, typer.Option("--rejects", help="Write rejected rows (with line and reason).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report without writing.")] = False,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import an LOS/CRM export: normalize, de-duplicate, keep consent; bad rows are reported."""
+    from bot.cli.importing import run_import
+
+    rt = runtime(now)
+    result = run_import(rt, Path(path), fmt=fmt, rejects=rejects, dry_run=dry_run, quiet=as_json)
+    if as_json:
+        print_json(result.as_json())
