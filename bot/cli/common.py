@@ -6,12 +6,31 @@ import json
 import sys
 from typing import Annotated, Any, NoReturn
 
+import click
 import typer
+from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
 
 from bot.runtime import Runtime, build_runtime
 from core.settings import SettingsError
 
+
+class _WinbackGroup(TyperGroup):
+    """Turns known failures anywhere in a command into one `error:` line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            fail(str(exc))
+        except OperationalError as exc:
+            # An unreachable or locked database: one line, not a driver traceback.
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            fail(f"the database (DATABASE_URL) cannot be used: {reason}")
+
+
 app = typer.Typer(
+    cls=_WinbackGroup,
     help="Winback: the win-back engine for mortgage brokers.",
     no_args_is_help=True,
     add_completion=False,

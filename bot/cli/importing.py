@@ -27,7 +27,7 @@ def run_import(
         fail(f"--format must be auto, generic, encompass or a mapping file; {fmt} is none")
     size = path.stat().st_size if path.is_file() else 0
     console = Console(stderr=True)
-    show_progress = not quiet and size >= PROGRESS_MIN_BYTES
+    show_progress = not quiet and size >= PROGRESS_MIN_BYTES and console.is_terminal
     progress = Progress(
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
         TimeRemainingColumn(), console=console, disable=not show_progress,

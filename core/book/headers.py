@@ -14,6 +14,15 @@ import yaml
 
 from core.book.normalize import squash
 
+# The `--format generic` columns, in the order SPEC §4 lists them.
+GENERIC_COLUMNS = (
+    "loan_number", "first_name", "last_name", "email", "phone", "sms_consent", "email_consent",
+    "sms_opt_out", "email_opt_out", "consent_date", "property_state", "property_zip",
+    "loan_status", "loan_purpose", "loan_program", "term_months", "note_rate", "loan_amount",
+    "application_date", "funded_date", "fallout_date", "first_payment_date",
+    "arm_first_adjustment_date", "property_value", "lo_email", "lo_name",
+)  # fmt: skip
+
 # Our fields: the generic columns of SPEC §4, plus a few an LOS splits differently.
 FIELDS = (
     "loan_number", "first_name", "last_name", "full_name", "email", "phone", "phone_home",

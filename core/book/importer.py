@@ -7,7 +7,9 @@ database, which is also how a person in an earlier import is found.
 
 De-duplication of people, in order: the same normalized email; else the same E.164 phone;
 else the same first name, last name and ZIP. The first rule that finds someone wins, and
-a row never merges two existing people.
+a row never merges two existing people. A weaker match is ignored when a stronger key
+conflicts: a phone match with a different email on both sides is a spouse sharing the home
+phone, not the same person; a name + ZIP match needs no differing email or phone.
 
 Consent: "unknown" carries no information, so any known state replaces it; between known
 states the most restrictive wins (granted < denied < opted_out). So an import can record
@@ -19,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
@@ -36,6 +39,7 @@ from core.book.rows import BookRow, RowRejected, attach_custom_fields, parse_row
 from core.consent.models import ConsentEvent
 
 CHUNK_ROWS = 2000
+_UNDECODED = re.compile("[\udc80-\udcff]")
 csv.field_size_limit(1 << 20)
 
 
@@ -145,11 +149,14 @@ def _records(text: TextIO, delimiter: str, name: str) -> Iterator[tuple[int, lis
             line = previous_line + 1
             previous_line = reader.line_num
             if fields and any(value.strip() for value in fields):
+                # Undecodable bytes arrive as lone surrogates (surrogateescape): name the line.
+                if bad := _UNDECODED.search("\x1f".join(fields)):
+                    byte = ord(bad.group()) - 0xDC00
+                    raise ImportRefused(
+                        f"{name} is not valid UTF-8 (byte 0x{byte:02x} on line {line}): "
+                        "export it as CSV UTF-8"
+                    )
                 yield line, fields
-    except UnicodeDecodeError:
-        raise ImportRefused(
-            f"{name} is not valid UTF-8 after line {previous_line}: export it as CSV UTF-8"
-        ) from None
     except csv.Error as exc:
         raise ImportRefused(
             f"{name} is not a readable CSV file (line {previous_line}): {exc}"
@@ -275,12 +282,13 @@ class _BookImport:
             ("phone", row.phone),
             ("name_zip_key", row.name_zip_key),
         ):
-            if key and (kind, key) in index:
-                self.result.duplicates_merged += 1
-                person = index[(kind, key)]
-                self.merge_person(person, row)
-                self.index_person(index, person)
-                return person
+            person = index.get((kind, key)) if key else None
+            if person is None or self.conflicts(person, row, kind):
+                continue
+            self.result.duplicates_merged += 1
+            self.merge_person(person, row)
+            self.index_person(index, person)
+            return person
         person = _Person(
             id=None,
             existing=False,
@@ -300,6 +308,17 @@ class _BookImport:
         self.merge_consent(person, row)
         self.index_person(index, person)
         return person
+
+    @staticmethod
+    def conflicts(person: _Person, row: BookRow, matched_on: str) -> bool:
+        """A weaker match is void when a stronger key differs (spouses share a home phone)."""
+        stronger = {"email": (), "phone": ("email",), "name_zip_key": ("email", "phone")}
+        return any(
+            getattr(row, kind)
+            and person.values.get(kind)
+            and getattr(row, kind) != person.values[kind]
+            for kind in stronger[matched_on]
+        )
 
     def merge_person(self, person: _Person, row: BookRow) -> None:
         values = person.values
@@ -448,7 +467,7 @@ def import_book(
     head = stream.read(65536)
     encoding, delimiter = _sniff(head, name)
     raw = io.BufferedReader(_CountingReader(_Prepend(head, stream), on_bytes))
-    text = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
     records = _records(text, delimiter, name)
     try:
         _, headers = next(records)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
 import phonenumbers
@@ -162,7 +162,7 @@ def parse_money_cents(raw: str) -> int | None:
         raise CellError(f"'{raw.strip()}' is not an amount of money") from None
     if value < 0:
         raise CellError(f"'{raw.strip()}' is a negative amount")
-    return int((value * 100).quantize(Decimal("1")))
+    return int((value * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
 def parse_term_months(raw: str) -> int | None:
