@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -36,12 +37,27 @@ def squash(text: str) -> str:
 # --- phones and emails -------------------------------------------------------------------
 
 
+# Plain US numbers ("(415) 867-5309", "415.867.5309", "+1 415 867 5309") skip the general
+# parser: a million-row import spends most of its time here. Anything else takes the full path.
+_PLAIN_PHONE = re.compile(r"^\+?[\d\s().-]+$")
+_NON_DIGITS = re.compile(r"\D")
+
+
 @lru_cache(maxsize=65536)
 def normalize_phone(raw: str) -> str | None:
     """E.164 for a valid number (US default region), None when blank or invalid."""
     raw = raw.strip()
     if not raw:
         return None
+    if _PLAIN_PHONE.match(raw) and (raw[0] != "+" or raw.startswith("+1")):
+        digits = _NON_DIGITS.sub("", raw)
+        if len(digits) == 11 and digits[0] == "1":
+            digits = digits[1:]
+        if len(digits) == 10:
+            # Exactly what phonenumbers.parse(raw, "US") builds for such input.
+            number = phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
+            if phonenumbers.is_valid_number_for_region(number, "US"):
+                return f"+1{digits}"
     try:
         number = phonenumbers.parse(raw, "US")
     except phonenumbers.NumberParseException:
@@ -51,12 +67,28 @@ def normalize_phone(raw: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Ordinary ASCII addresses (dot-atoms, no quoting, no IDN) that email-validator is known to
+# accept unchanged; a test checks the two agree. Everything else goes to email-validator.
+_PLAIN_EMAIL = re.compile(
+    r"^[a-z0-9]+(?:[._+-][a-z0-9]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}$"
+)
+_SPECIAL_USE = tuple(f".{name}" for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
 @lru_cache(maxsize=65536)
 def normalize_email(raw: str) -> str | None:
     """A validated (syntax only, no DNS), lower-cased email; None when blank or invalid."""
     raw = raw.strip()
     if not raw:
         return None
+    lowered = raw.lower()
+    if (
+        len(lowered) <= 254
+        and _PLAIN_EMAIL.match(lowered)
+        and lowered.index("@") <= 64
+        and not lowered.endswith(_SPECIAL_USE)
+    ):
+        return lowered
     try:
         return validate_email(raw, check_deliverability=False).normalized.lower()
     except EmailNotValidError:

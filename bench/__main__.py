@@ -1,0 +1,22 @@
+"""`python -m bench import|evaluate|dispatch …`."""
+
+from __future__ import annotations
+
+import sys
+
+BENCHMARKS = {
+    "import": "bench.import_book",
+}
+
+
+def main() -> None:
+    """Run one benchmark by name."""
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        sys.exit(f"usage: python -m bench {{{'|'.join(BENCHMARKS)}}} [options]")
+    import importlib
+
+    importlib.import_module(BENCHMARKS[sys.argv[1]]).main(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

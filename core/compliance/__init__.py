@@ -1,0 +1,1 @@
+"""Compliance: who may be messaged, when, how often and with what words."""

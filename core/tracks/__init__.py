@@ -1,0 +1,1 @@
+"""Tracks: the multi-touch sequences per segment, their templates, rendering and lint."""

@@ -1,0 +1,1 @@
+"""Tests of tracks: templates, rendering, lint and SMS length."""
