@@ -1,8 +1,26 @@
 """Every model, imported in one place so Alembic and create_all() see the whole schema."""
 
 from core.audit.models import AuditEvent
+from core.batches.models import Batch, BatchMember
 from core.book.models import Contact, Loan, LoanOfficer
 from core.consent.models import ConsentEvent, Suppression
 from core.db import Base
+from core.outreach.models import Enrollment, Message, Switch, TemplateVersion
+from core.rates.models import MarketRate
 
-__all__ = ["AuditEvent", "Base", "ConsentEvent", "Contact", "Loan", "LoanOfficer", "Suppression"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Batch",
+    "BatchMember",
+    "ConsentEvent",
+    "Contact",
+    "Enrollment",
+    "Loan",
+    "LoanOfficer",
+    "MarketRate",
+    "Message",
+    "Suppression",
+    "Switch",
+    "TemplateVersion",
+]

@@ -1,0 +1,181 @@
+"""Winback's configuration: shipped defaults (core/defaults.toml) merged with WINBACK_CONFIG.
+
+Validated once at start; a malformed value stops the program with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; one line naming the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RatesConfig(_Section):
+    """How the market index becomes this broker's offer rate."""
+
+    offset_30y: Decimal = Decimal("0")
+    offset_15y: Decimal = Decimal("0")
+    fifteen_year_max_term_months: int = Field(240, ge=0)
+
+    def offset(self, product: str) -> Decimal:
+        """The configured offset for `30y` or `15y`."""
+        return self.offset_15y if product == "15y" else self.offset_30y
+
+
+class MathConfig(_Section):
+    """Assumptions of the refinance math (SPEC §4 defaults)."""
+
+    closing_costs_flat: Decimal = Field(Decimal("2000"), ge=0)
+    closing_costs_percent: Decimal = Field(Decimal("1"), ge=0, le=10)
+    new_term_months: int = Field(360, ge=60, le=480)
+    earliest_closing_days: int = Field(30, ge=0, le=365)
+    annual_appreciation_percent: Decimal = Field(Decimal("0"), ge=-20, le=20)
+
+
+class BatchesConfig(_Section):
+    """Batch lifetime."""
+
+    pending_expiry_hours: int = Field(72, ge=1)
+
+
+class TriggerConfig(_Section):
+    """Settings every trigger has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    approval_required: bool = False
+
+
+class RateDropConfig(TriggerConfig):
+    """The rate-drop trigger (COMPLIANCE §7 gating)."""
+
+    approval_required: bool = True
+    threshold_points: Decimal = Field(Decimal("0.75"), gt=0)
+    min_monthly_savings: Decimal = Field(Decimal("100"), ge=0)
+    max_break_even_months: int = Field(36, ge=1, le=36)
+    seasoning_days: int = Field(210, ge=210)
+    seasoning_payments: int = Field(6, ge=6)
+    va_min_drop_points: Decimal = Field(Decimal("0.50"), ge=Decimal("0.50"))
+    cooldown_days: int = Field(90, ge=0)
+    next_wave_points: Decimal = Field(Decimal("0.25"), gt=0)
+
+
+class LoanAgeConfig(TriggerConfig):
+    """Loan-age milestones."""
+
+    milestone_years: list[int] = Field(default_factory=lambda: [3, 5, 7])
+    window_days: int = Field(30, ge=1, le=365)
+
+
+class ClosingAnniversaryConfig(TriggerConfig):
+    """Closing anniversaries coming up."""
+
+    lookahead_days: int = Field(30, ge=1, le=180)
+
+
+class FalloutAnniversaryConfig(TriggerConfig):
+    """Stalled applications, some time after they fell out."""
+
+    offsets_days: list[int] = Field(default_factory=lambda: [90, 182, 365])
+    window_days: int = Field(14, ge=1, le=90)
+    denied_cooling_days: int = Field(180, ge=0)
+
+
+class ArmResetConfig(TriggerConfig):
+    """ARM first adjustments coming up."""
+
+    within_days: int = Field(180, ge=1, le=730)
+
+
+class LtvConfig(TriggerConfig):
+    """PMI removal and FHA-to-conventional: an estimated LTV at or below a ceiling."""
+
+    max_ltv_percent: Decimal = Field(Decimal("80"), gt=0, le=100)
+
+
+class TriggersConfig(_Section):
+    """Every trigger's parameters."""
+
+    rate_drop: RateDropConfig = RateDropConfig()
+    loan_age: LoanAgeConfig = LoanAgeConfig()
+    closing_anniversary: ClosingAnniversaryConfig = ClosingAnniversaryConfig()
+    fallout_anniversary: FalloutAnniversaryConfig = FalloutAnniversaryConfig()
+    arm_reset: ArmResetConfig = ArmResetConfig()
+    pmi_removal: LtvConfig = LtvConfig()
+    fha_mip: LtvConfig = LtvConfig()
+
+
+class ComplianceConfig(_Section):
+    """Send-time rules; the law's limits are floors an operator can only tighten."""
+
+    max_per_24h: int = Field(1, ge=0, le=1)
+    max_per_7d: int = Field(3, ge=0, le=3)
+    universal_safe_schedule: bool = False
+    louisiana_emergency: bool = False
+    relax_states_for_email: bool = False
+    max_sms_segments: int = Field(2, ge=1, le=4)
+    no_cost_claims_allowed: bool = False
+
+
+class Config(_Section):
+    """The whole configuration."""
+
+    rates: RatesConfig = RatesConfig()
+    math: MathConfig = MathConfig()
+    batches: BatchesConfig = BatchesConfig()
+    triggers: TriggersConfig = TriggersConfig()
+    compliance: ComplianceConfig = ComplianceConfig()
+    tracks: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _milestones_positive(self) -> Config:
+        if any(year <= 0 for year in self.triggers.loan_age.milestone_years):
+            raise ValueError("triggers.loan_age.milestone_years must be positive")
+        return self
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """The shipped defaults, overridden by the file at `path` and then by `overrides`."""
+    raw = _read(DEFAULTS_FILE)
+    if path:
+        raw = _merge(raw, _read(Path(path)))
+    if overrides:
+        raw = _merge(raw, overrides)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"configuration {key}: {first['msg']}") from None
