@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -9,9 +10,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, parse_now
+from core.config import Config, load_config
 from core.db import make_engine, make_sessionmaker
 from core.migrate import pending_revisions, upgrade
 from core.settings import Settings, SettingsError, load_settings
+from core.tracks.config import Track, load_tracks
 
 
 @dataclass
@@ -26,6 +29,16 @@ class Runtime:
     def engine(self) -> Engine:
         """The database engine (created on first use)."""
         return self._engine or make_engine(self.settings.DATABASE_URL)
+
+    @cached_property
+    def config(self) -> Config:
+        """Triggers, math, rates and compliance configuration (defaults + WINBACK_CONFIG)."""
+        return load_config(self.settings.WINBACK_CONFIG)
+
+    @cached_property
+    def tracks(self) -> Mapping[str, Track]:
+        """The tracks, with the operator's [tracks] overrides, templates checked to exist."""
+        return load_tracks(self.config.tracks or None)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

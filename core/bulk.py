@@ -32,7 +32,7 @@ def _remember_last(processor: Callable[[Any], Any] | None) -> Callable[[Any], An
     return process
 
 
-def any_of(session: Session, column: Any, values: Iterable[str]) -> ColumnElement[bool]:
+def any_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """`column IN (values)` as one parameter, so a 2,000-value list needs no 2,000 binds."""
     listed = list(values)
     if session.get_bind().dialect.name == "postgresql":

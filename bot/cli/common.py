@@ -12,7 +12,9 @@ from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
 from bot.runtime import Runtime, build_runtime
+from core.config import ConfigError
 from core.settings import SettingsError
+from core.tracks.config import TrackConfigError
 
 
 class _WinbackGroup(TyperGroup):
@@ -21,7 +23,7 @@ class _WinbackGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SettingsError as exc:
+        except (SettingsError, ConfigError, TrackConfigError) as exc:
             fail(str(exc))
         except OperationalError as exc:
             # An unreachable or locked database: one line, not a driver traceback.

@@ -1,0 +1,139 @@
+"""Campaign commands: `segments`, `evaluate`, `batches`, `approve`, `reject`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
+from core.batches.models import Batch
+from core.batches.service import BatchError, list_batches
+from core.flows import approve_batch, evaluate, reject_batch
+from core.segments import segment_counts, segment_counts_by_lo
+
+
+def _batch_json(batch: Batch, *, full: bool = False) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": batch.id,
+        "trigger": batch.trigger,
+        "segment": batch.segment,
+        "size": batch.size,
+        "status": batch.status,
+    }
+    if full:
+        payload["created_at"] = batch.created_at.isoformat()
+        payload["decided_by"] = batch.decided_by
+        payload["rate"] = batch.rate_source
+    return payload
+
+
+@app.command("segments")
+def segments_command(
+    by_lo: Annotated[bool, typer.Option("--by-lo", help="Also break counts down by LO.")] = False,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """People per segment, counted live over the book."""
+    rt = runtime(now)
+    with rt.sessions() as session:
+        counts = segment_counts(session=session, now=rt.clock.now(), config=rt.config)
+        breakdown = (
+            segment_counts_by_lo(session=session, now=rt.clock.now(), config=rt.config)
+            if by_lo
+            else None
+        )
+    if as_json:
+        print_json({"segments": counts, **({"by_lo": breakdown} if breakdown else {})})
+        return
+    for name, count in counts.items():
+        typer.echo(f"{name:<16} {count:>8}")
+    for officer, per_segment in (breakdown or {}).items():
+        typer.echo(f"\n{officer}")
+        for name, count in per_segment.items():
+            typer.echo(f"  {name:<14} {count:>8}")
+
+
+@app.command("evaluate")
+def evaluate_command(now: NowOption = None, as_json: JsonOption = False) -> None:
+    """Run every enabled trigger; each finds only people who newly qualify."""
+    rt = runtime(now)
+    with rt.sessions() as session, session.begin():
+        result = evaluate(session=session, now=rt.clock.now(), config=rt.config, tracks=rt.tracks)
+        created = [_batch_json(batch) for batch in result.batches]
+    if as_json:
+        print_json({"batches": created})
+        return
+    if not created:
+        typer.echo("nobody newly qualifies: no batch created")
+    for batch in created:
+        typer.echo(
+            f"batch {batch['id']}: {batch['trigger']} ({batch['segment']}), "
+            f"{batch['size']} people, {batch['status']}"
+        )
+
+
+@app.command("batches")
+def batches_command(
+    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Batches, newest first."""
+    rt = runtime()
+    with rt.sessions() as session:
+        rows = [_batch_json(b, full=True) for b in list_batches(session=session, status=status)]
+    if as_json:
+        print_json({"batches": rows})
+        return
+    for row in rows:
+        decided = f" by {row['decided_by']}" if row["decided_by"] else ""
+        typer.echo(
+            f"{row['id']:>5}  {row['trigger']:<20} {row['size']:>6}  {row['status']}{decided}"
+        )
+
+
+ByOption = Annotated[str, typer.Option("--by", help="Who decides (recorded in the audit trail).")]
+
+
+@app.command("approve")
+def approve_command(
+    batch_id: int, by: ByOption, now: NowOption = None, as_json: JsonOption = False
+) -> None:
+    """Approve a pending batch: its people are enrolled and their first touches become due."""
+    rt = runtime(now)
+    try:
+        with rt.sessions() as session, session.begin():
+            batch, enrolled = approve_batch(
+                session=session, batch_id=batch_id, by=by, now=rt.clock.now(), tracks=rt.tracks
+            )
+            payload = {
+                **_batch_json(batch, full=True),
+                "enrolled": enrolled.enrolled,
+                "already_in_a_sequence": enrolled.already_in_a_sequence,
+            }
+    except BatchError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(payload)
+    else:
+        typer.echo(f"batch {batch_id} approved by {by}: {payload['enrolled']} people enrolled")
+
+
+@app.command("reject")
+def reject_command(
+    batch_id: int, by: ByOption, now: NowOption = None, as_json: JsonOption = False
+) -> None:
+    """Reject a pending batch; nobody in it is contacted."""
+    rt = runtime(now)
+    try:
+        with rt.sessions() as session, session.begin():
+            payload = _batch_json(
+                reject_batch(session=session, batch_id=batch_id, by=by, now=rt.clock.now()),
+                full=True,
+            )
+    except BatchError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(payload)
+    else:
+        typer.echo(f"batch {batch_id} rejected by {by}")

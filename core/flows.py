@@ -1,0 +1,98 @@
+"""The few functions that coordinate across domains: evaluate, approve, reject, expire."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from core.batches import service as batches
+from core.batches.models import APPROVED, Batch
+from core.config import Config
+from core.outreach.service import EnrollResult, enroll_batch
+from core.rates.service import Offer, current_offer
+from core.tracks.config import Track
+from core.triggers.base import TriggerContext, best_per_contact
+from core.triggers.registry import TRIGGERS
+
+PRODUCTS = ("30y", "15y")
+
+
+def offers_on(*, session: Session, now: datetime, config: Config) -> dict[str, Offer]:
+    """Today's offer rate for each product that has a market observation."""
+    offers = {}
+    for product in PRODUCTS:
+        offer = current_offer(session=session, product=product, on=now.date(), config=config.rates)
+        if offer is not None:
+            offers[product] = offer
+    return offers
+
+
+def trigger_context(*, session: Session, now: datetime, config: Config) -> TriggerContext:
+    """The context every trigger evaluates in."""
+    return TriggerContext(
+        session=session,
+        now=now,
+        config=config,
+        offers=offers_on(session=session, now=now, config=config),
+    )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The batches one evaluation created, and what enrolling the auto-approved ones did."""
+
+    batches: list[Batch]
+    enrolled: dict[int, EnrollResult]
+
+
+def evaluate(
+    *,
+    session: Session,
+    now: datetime,
+    config: Config,
+    tracks: Mapping[str, Track],
+    only: Iterable[str] | None = None,
+) -> Evaluation:
+    """Run every enabled trigger; at most one new batch each, only for newly qualifying people."""
+    ctx = trigger_context(session=session, now=now, config=config)
+    created: list[Batch] = []
+    enrolled: dict[int, EnrollResult] = {}
+    for name, trigger in TRIGGERS.items():
+        settings = getattr(config.triggers, name)
+        if not settings.enabled or (only is not None and name not in only):
+            continue
+        found = best_per_contact(list(trigger.candidates(ctx, for_segment=False)))
+        fresh = batches.new_candidates(session=session, trigger=name, candidates=found)
+        offer = ctx.offers.get("30y") if name == "rate_drop" else None
+        batch = batches.create_batch(
+            session=session,
+            trigger=name,
+            segment=trigger.segment,
+            candidates=fresh,
+            now=now,
+            approval_required=settings.approval_required,
+            expiry_hours=config.batches.pending_expiry_hours,
+            offer=offer,
+        )
+        if batch is None:
+            continue
+        created.append(batch)
+        if batch.status == APPROVED:
+            enrolled[batch.id] = enroll_batch(session=session, batch=batch, now=now, tracks=tracks)
+    return Evaluation(created, enrolled)
+
+
+def approve_batch(
+    *, session: Session, batch_id: int, by: str, now: datetime, tracks: Mapping[str, Track]
+) -> tuple[Batch, EnrollResult]:
+    """Approve a pending batch and enroll its members (their first touches become due)."""
+    batch = batches.decide(session=session, batch_id=batch_id, approve=True, by=by, now=now)
+    return batch, enroll_batch(session=session, batch=batch, now=now, tracks=tracks)
+
+
+def reject_batch(*, session: Session, batch_id: int, by: str, now: datetime) -> Batch:
+    """Reject a pending batch; its members may qualify again later."""
+    return batches.decide(session=session, batch_id=batch_id, approve=False, by=by, now=now)

@@ -1,0 +1,136 @@
+"""Enrolling approved batches into their tracks, and ending sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.audit.service import record
+from core.batches.models import Batch, BatchMember
+from core.bulk import bulk_insert
+from core.outreach.models import (
+    ACTIVE,
+    CANCELLED,
+    FINAL_STATES,
+    SCHEDULED,
+    STOPPED,
+    Enrollment,
+    Message,
+)
+from core.tracks.config import Track, track_for_trigger
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    """What enrolling a batch did."""
+
+    enrolled: int
+    already_in_a_sequence: int
+    messages_scheduled: int
+
+
+def enroll_batch(
+    *, session: Session, batch: Batch, now: datetime, tracks: Mapping[str, Track]
+) -> EnrollResult:
+    """Enroll an approved batch's members into the trigger's track and schedule every step."""
+    track = track_for_trigger(tracks, batch.trigger)
+    if track is None:
+        return EnrollResult(0, 0, 0)
+    batch_members = list(
+        session.scalars(
+            select(BatchMember).where(BatchMember.batch_id == batch.id, BatchMember.live.is_(True))
+        )
+    )
+    busy = set(
+        session.scalars(
+            select(Enrollment.contact_id).where(
+                Enrollment.status == ACTIVE,
+                Enrollment.contact_id.in_([member.contact_id for member in batch_members]),
+            )
+        )
+    )
+    enrollments = [
+        Enrollment(
+            contact_id=member.contact_id,
+            batch_member_id=member.id,
+            track=track.name,
+            status=ACTIVE,
+            enrolled_at=now,
+        )
+        for member in batch_members
+        if member.contact_id not in busy
+    ]
+    session.add_all(enrollments)
+    session.flush()
+    messages = [
+        {
+            "enrollment_id": enrollment.id,
+            "contact_id": enrollment.contact_id,
+            "step": step.number,
+            "channel": step.channel,
+            "template": step.template,
+            "status": SCHEDULED,
+            "due_at": now + timedelta(days=step.delay_days),
+            "attempts": 0,
+            "updated_at": now,
+        }
+        for enrollment in enrollments
+        for step in track.steps
+    ]
+    bulk_insert(session, Message.__table__, messages)
+    record(
+        session=session,
+        at=now,
+        actor="enroller",
+        action="batch.enrolled",
+        subject_type="batch",
+        subject_id=batch.id,
+        details={
+            "track": track.name,
+            "enrolled": len(enrollments),
+            "already_in_a_sequence": len(busy),
+        },
+    )
+    return EnrollResult(len(enrollments), len(busy), len(messages))
+
+
+def end_sequences(
+    *, session: Session, contact_id: int, reason: str, now: datetime, actor: str
+) -> int:
+    """Stop every active sequence of a person and cancel their unsent touches, queued included."""
+    active = list(
+        session.scalars(
+            select(Enrollment).where(
+                Enrollment.contact_id == contact_id, Enrollment.status == ACTIVE
+            )
+        )
+    )
+    for enrollment in active:
+        enrollment.status = STOPPED
+        enrollment.stop_reason = reason
+        enrollment.ended_at = now
+    cancelled = session.execute(
+        update(Message)
+        .where(
+            Message.contact_id == contact_id,
+            Message.status.not_in(FINAL_STATES),
+            Message.status != "sending",
+        )
+        .values(status=CANCELLED, rule=reason, updated_at=now)
+    ).rowcount
+    if active:
+        record(
+            session=session,
+            at=now,
+            actor=actor,
+            action="sequence.stopped",
+            subject_type="contact",
+            subject_id=contact_id,
+            reason=reason,
+            details={"enrollments": [e.id for e in active], "cancelled": cancelled},
+        )
+    return cancelled or 0

@@ -1,0 +1,108 @@
+"""Equity triggers: conventional loans that can drop PMI, FHA loans that can leave MIP behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+
+from core.book.models import FUNDED, Loan
+from core.config import LtvConfig
+from core.loanmath import estimated_ltv, estimated_value, payments_made, remaining_balance
+from core.triggers.base import Candidate, TriggerContext, loan_query, standard_filters
+
+_CENTS = Decimal(100)
+_SLACK = timedelta(days=62)
+
+
+class _EquityTrigger:
+    """Shared: estimated LTV (amortized balance / appreciated value) at or below a ceiling."""
+
+    name = ""
+    segment = ""
+    program = ""
+    original_ltv_above: Decimal | None = None
+
+    def settings(self, ctx: TriggerContext) -> LtvConfig:
+        """This trigger's configuration."""
+        return getattr(ctx.config.triggers, self.name)
+
+    def candidates(self, ctx: TriggerContext, *, for_segment: bool) -> Iterator[Candidate]:
+        """Loans of the program whose estimated LTV today is at or below the ceiling."""
+        ceiling = self.settings(ctx).max_ltv_percent
+        filters = [
+            Loan.status == FUNDED,
+            Loan.program == self.program,
+            Loan.property_value_cents > 0,
+            Loan.loan_amount_cents > 0,
+            Loan.note_rate.is_not(None),
+            Loan.funded_date.is_not(None),
+        ]
+        if self.original_ltv_above is not None:  # only loans that started with mortgage insurance
+            filters.append(
+                Loan.loan_amount_cents * 100 > Loan.property_value_cents * self.original_ltv_above
+            )
+        query = loan_query(
+            Loan.id,
+            Loan.contact_id,
+            Loan.loan_amount_cents,
+            Loan.property_value_cents,
+            Loan.note_rate,
+            Loan.term_months,
+            Loan.first_payment_date,
+            Loan.funded_date,
+        ).where(
+            *filters,
+            *standard_filters(self.name, newer_than=Loan.funded_date, for_segment=for_segment),
+        )
+        appreciation = ctx.config.math.annual_appreciation_percent
+        for row in ctx.session.execute(query):
+            first_payment = row.first_payment_date or (row.funded_date + _SLACK)
+            paid = payments_made(first_payment_date=first_payment, on=ctx.today)
+            principal = Decimal(row.loan_amount_cents) / _CENTS
+            term = row.term_months or 360
+            balance = remaining_balance(
+                principal=principal,
+                annual_rate=row.note_rate,
+                months=term,
+                payments_made=min(paid, term),
+            )
+            years = Decimal((ctx.today - row.funded_date).days) / Decimal("365.25")
+            value = estimated_value(
+                original_value=Decimal(row.property_value_cents) / _CENTS,
+                years=years,
+                annual_appreciation=appreciation,
+            )
+            ltv = estimated_ltv(balance=balance, value=value)
+            if ltv > ceiling:
+                continue
+            yield Candidate(
+                contact_id=row.contact_id,
+                loan_id=row.id,
+                occasion=f"loan:{row.id}:{self.name}",
+                snapshot={
+                    "estimated_ltv": str(ltv),
+                    "estimated_balance": str(balance),
+                    "estimated_value": str(value),
+                    "appreciation_percent": str(appreciation),
+                    "payments_made": paid,
+                },
+                rank=-ltv,
+            )
+
+
+class PmiRemoval(_EquityTrigger):
+    """Conventional loans that started above 80 % LTV and are now estimated at or below it."""
+
+    name = "pmi_removal"
+    segment = "pmi_removal"
+    program = "conventional"
+    original_ltv_above = Decimal(80)
+
+
+class FhaMip(_EquityTrigger):
+    """FHA loans whose estimated LTV allows a conventional refinance without mortgage insurance."""
+
+    name = "fha_mip"
+    segment = "fha_mip"
+    program = "fha"
