@@ -6,6 +6,7 @@ import sys
 
 BENCHMARKS = {
     "import": "bench.import_book",
+    "evaluate": "bench.evaluate",
 }
 
 

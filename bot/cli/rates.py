@@ -11,7 +11,6 @@ import typer
 
 from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
 from bot.runtime import Runtime
-from core.config import Config, ConfigError, load_config
 from core.db import transaction
 from core.rates.feeds import feed_from_settings
 from core.rates.parsers import HIGHEST_RATE, LOWEST_RATE, PRODUCTS, FeedError, Observation
@@ -27,8 +26,10 @@ from core.rates.service import (
     record_manual_rate,
 )
 
-rates_app = typer.Typer(help="Market rates: record them and see today's offer rate.")
-app.add_typer(rates_app, name="rates", no_args_is_help=True)
+rates_app = typer.Typer(
+    help="Market rates: record them and see today's offer rate.", no_args_is_help=True
+)
+app.add_typer(rates_app, name="rates")
 
 ProductOption = Annotated[str, typer.Option("--product", help="30y or 15y.")]
 
@@ -61,14 +62,6 @@ def _date(value: str | None, rt: Runtime) -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         fail(f"--date {value!r} is not a date (YYYY-MM-DD)")
-
-
-def _config(rt: Runtime) -> Config:
-    """The configuration, or exit with its one-line problem."""
-    try:
-        return load_config(rt.settings.WINBACK_CONFIG)
-    except ConfigError as exc:
-        fail(str(exc))
 
 
 def _latest_json(observation: Observation | None) -> dict[str, Any] | None:
@@ -187,7 +180,7 @@ def _offer_json(offer: Offer | None) -> dict[str, Any] | None:
 def rates_show(now: NowOption = None, as_json: JsonOption = False) -> None:
     """Today's market index and offer rate for each product."""
     rt = runtime(now)
-    config = _config(rt)
+    config = rt.config  # a bad WINBACK_CONFIG exits with one line (bot.cli.common)
     today = rt.clock.now().date()
     with transaction(rt.sessions) as session:
         offers = {

@@ -18,7 +18,7 @@ SMS_OPT_OUT_WORDINGS: tuple[str, ...] = ("reply stop", "text stop", "send stop")
 EMAIL_ALWAYS: tuple[str, ...] = ("advertisement", "nmls", "equal housing")
 # A working unsubscribe link (our /u/TOKEN page), or the template placeholder for it.
 EMAIL_UNSUBSCRIBE = re.compile(
-    r"https?://[^\s\"'<>]+/u/[^\s\"'<>]+|\{\{\s*links\.unsubscribe\s*\}\}"
+    r"https?://[^\s\"'<>]+/u/[^\s\"'<>]+|\{\{\s*links\.unsubscribe\s*\}\}", re.IGNORECASE
 )
 
 

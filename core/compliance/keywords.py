@@ -13,8 +13,11 @@ Decisions a loan officer may ask about:
   follow up by phone if the borrower meant otherwise.
 - Opt-in and help count only when they are the whole message ("YES" inside a reply is a
   reply). An opt-in only re-subscribes someone who opted out of SMS before; the caller checks.
-- ``exact_keyword`` says Twilio's own keyword handling (single-word defaults) already
-  answered it, so we must not send a second confirmation.
+- ``exact_keyword``: the whole normalized message is one of Twilio's default single-word
+  keywords, so Twilio most likely answered it and we must not send a second confirmation
+  ("STOP ALL", "OPT-OUT", "REMOVE" are not Twilio's: we confirm those). When the webhook
+  carries Twilio's ``OptOutType``, that is authoritative and this flag is only a fallback;
+  if unsure we lean to "Twilio answered": sending no confirmation is allowed, two are not.
 """
 
 from __future__ import annotations

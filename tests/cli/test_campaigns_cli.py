@@ -1,0 +1,127 @@
+"""`winback segments|evaluate|batches|approve|reject` as a manager runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bot.cli.rates  # noqa: F401  (registers `rates` until bot/cli/__init__.py lists it)
+from tests.book.helpers import book_row, csv_bytes
+from tests.cli.conftest import Winback
+
+NOW = "2026-09-24T15:00:00Z"
+LATER = "2026-09-25T15:00:00Z"
+SEGMENTS = {
+    "refinance",
+    "repeat_purchase",
+    "stalled",
+    "anniversary",
+    "arm_reset",
+    "pmi_removal",
+    "fha_mip",
+}
+
+
+def person(n: int, **cells: str) -> dict[str, str]:
+    """A generic export row for person `n` (own loan number, email and phone)."""
+    return book_row(loan_number=f"L{n}", email=f"person{n}@gmail.com",
+                    phone=f"(415) 867-53{n:02d}", **cells)  # fmt: skip
+
+
+def book(winback: Winback, tmp_path: Path) -> None:
+    """Two rate-drop candidates at 5.5 %, one loan reaching 3 years, one stalled application."""
+    rows = [
+        person(1),  # 6.5 % funded 2021
+        person(2, loan_amount="500000", property_value="700000"),
+        person(3, note_rate="5.0", funded_date="2023-09-20", first_payment_date="2023-11-01"),
+        person(
+            4,
+            loan_status="withdrawn",
+            funded_date="",
+            first_payment_date="",
+            fallout_date="2026-06-26",
+        ),
+    ]
+    path = tmp_path / "book.csv"
+    path.write_bytes(csv_bytes(rows))
+    report = winback.json("import", str(path), "--now", NOW)
+    assert (report["loans_created"], report["rejected"]) == (4, 0)
+    winback.json("rates", "set", "5.5", "--now", NOW)
+
+
+def pending_rate_drop(winback: Winback) -> int:
+    """The id of the pending rate-drop batch."""
+    (batch,) = [b for b in winback.json("batches")["batches"] if b["trigger"] == "rate_drop"]
+    assert batch["status"] == "pending_approval"
+    return batch["id"]
+
+
+def test_evaluate_creates_one_batch_per_trigger_and_nothing_the_second_time(
+    winback: Winback, tmp_path: Path
+) -> None:
+    book(winback, tmp_path)
+    first = winback.json("evaluate", "--now", NOW)["batches"]
+    assert all(set(b) == {"id", "trigger", "segment", "size", "status"} for b in first)
+    assert {b["trigger"]: (b["segment"], b["size"], b["status"]) for b in first} == {
+        "rate_drop": ("refinance", 2, "pending_approval"),
+        "loan_age": ("repeat_purchase", 1, "approved"),
+        "fallout_anniversary": ("stalled", 1, "approved"),
+    }
+    assert winback.json("evaluate", "--now", NOW) == {"batches": []}
+    assert winback.json("evaluate", "--now", LATER) == {"batches": []}
+    listed = winback.json("batches")["batches"]
+    assert sorted(b["id"] for b in listed) == sorted(b["id"] for b in first)
+    for row in listed:
+        assert {"id", "trigger", "segment", "size", "status", "created_at", "decided_by"} <= set(
+            row
+        )
+        assert row["created_at"].startswith("2026-09-24T15:00:00")
+        assert row["decided_by"] == (None if row["trigger"] == "rate_drop" else "auto")
+
+
+def test_approve_records_the_approver_and_refuses_a_second_decision(
+    winback: Winback, tmp_path: Path
+) -> None:
+    book(winback, tmp_path)
+    winback.json("evaluate", "--now", NOW)
+    batch_id = pending_rate_drop(winback)
+    approved = winback.json("approve", str(batch_id), "--by", "maria", "--now", NOW)
+    assert (approved["id"], approved["status"], approved["decided_by"]) == (
+        batch_id, "approved", "maria")  # fmt: skip
+    assert approved["enrolled"] == 2
+    again = winback("approve", str(batch_id), "--by", "sam", "--now", NOW, "--json")
+    assert again.exit_code == 2
+    assert again.stdout == ""
+    assert again.stderr.strip() == f"error: batch {batch_id} is already approved by maria"
+    rejected = winback("reject", str(batch_id), "--by", "sam", "--now", NOW)
+    assert rejected.exit_code == 2 and "already approved by maria" in rejected.stderr
+    (listed,) = [b for b in winback.json("batches")["batches"] if b["id"] == batch_id]
+    assert (listed["status"], listed["decided_by"]) == ("approved", "maria")
+
+
+def test_reject_lets_the_people_qualify_again(winback: Winback, tmp_path: Path) -> None:
+    book(winback, tmp_path)
+    winback.json("evaluate", "--now", NOW)
+    batch_id = pending_rate_drop(winback)
+    rejected = winback.json("reject", str(batch_id), "--by", "sam", "--now", NOW)
+    assert (rejected["status"], rejected["decided_by"]) == ("rejected", "sam")
+    (again,) = winback.json("evaluate", "--now", LATER)["batches"]
+    assert (again["trigger"], again["size"], again["status"]) == (
+        "rate_drop",
+        2,
+        "pending_approval",
+    )
+    assert winback("approve", "999999", "--by", "maria", "--now", NOW).exit_code == 2
+
+
+def test_segments_counts_people_in_the_seven_segments(winback: Winback, tmp_path: Path) -> None:
+    book(winback, tmp_path)
+    counts = winback.json("segments", "--now", NOW)["segments"]
+    assert set(counts) == SEGMENTS
+    assert counts == {name: 0 for name in SEGMENTS} | {
+        "refinance": 2,
+        "repeat_purchase": 1,
+        "stalled": 1,
+    }
+    # Enrolled people still count: segments skip cooldown and active enrollment.
+    winback.json("evaluate", "--now", NOW)
+    assert winback.json("segments", "--now", NOW)["segments"] == counts

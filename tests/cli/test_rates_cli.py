@@ -1,0 +1,167 @@
+"""`winback rates set|fetch|load|show` as a broker's operations person runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from pytest_httpserver import HTTPServer
+
+from core.rates.parsers import load_history_file
+from core.rates.service import BUNDLED_HISTORY
+from tests.cli.conftest import Winback
+
+NOW = "2026-09-25T15:00:00Z"
+LATER = "2026-09-26T15:00:00Z"
+SHEET = "date,rate_30y,rate_15y\n2026-09-17,6.95,6.26\n2026-09-24,6.875,6.125\n"
+HTML_PAGE = "<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head></html>\n"
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[HTTPServer]:
+    """One loopback HTTP server on 127.0.0.1 for this module."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def httpserver(loopback: HTTPServer) -> Iterator[HTTPServer]:
+    """The loopback server with no expectations left from other tests."""
+    loopback.clear()
+    yield loopback
+    loopback.clear()
+
+
+def error_lines(result: Result) -> list[str]:
+    """The non-blank lines the command wrote to stderr."""
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def nothing_recorded(winback: Winback) -> bool:
+    """True when `rates show` finds no market rate for either product."""
+    return winback.json("rates", "show", "--now", NOW)["rates"] == {"30y": None, "15y": None}
+
+
+def test_set_records_a_manual_rate_that_show_then_uses(winback: Winback) -> None:
+    report = winback.json("rates", "set", "6.125%", "--now", NOW)
+    assert (report["inserted"], report["updated"], report["unchanged"]) == (1, 0, 0)
+    assert report["latest"] == {
+        "30y": {"date": "2026-09-25", "rate": 6.125, "source": "manual"},
+        "15y": None,
+    }
+    again = winback.json("rates", "set", "6.25", "--date", "2026-09-25", "--now", NOW)
+    assert (again["inserted"], again["updated"]) == (0, 1)
+    shown = winback.json("rates", "show", "--now", NOW)["rates"]
+    assert shown["30y"]["offer"] == 6.25
+    assert "set manually" in shown["30y"]["describe"]
+    assert shown["15y"] is None
+
+
+def test_set_15_year_for_a_past_date(winback: Winback) -> None:
+    report = winback.json(
+        "rates", "set", "5.5", "--product", "15y", "--date", "2026-09-01", "--now", NOW
+    )
+    assert report["latest"]["15y"] == {"date": "2026-09-01", "rate": 5.5, "source": "manual"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["30"], ["0"], ["six"], ["6.5", "--product", "5/1"], ["6.5", "--date", "26/9/2026"]],
+)
+def test_set_refuses_bad_input_with_one_error_line(winback: Winback, args: list[str]) -> None:
+    result = winback("rates", "set", *args, "--now", NOW)
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert result.stdout == ""
+    assert nothing_recorded(winback)
+
+
+def test_load_bundled_twice_inserts_nothing_the_second_time(winback: Winback) -> None:
+    expected = len(load_history_file(BUNDLED_HISTORY))
+    first = winback.json("rates", "load", "bundled", "--now", NOW)
+    assert (first["inserted"], first["updated"], first["unchanged"]) == (expected, 0, 0)
+    assert first["latest"]["30y"] == {"date": "2026-09-24", "rate": 7.03, "source": "pmms"}
+    assert first["latest"]["15y"] == {"date": "2026-09-24", "rate": 6.42, "source": "pmms"}
+    second = winback.json("rates", "load", str(BUNDLED_HISTORY), "--now", LATER)
+    assert (second["inserted"], second["updated"], second["unchanged"]) == (0, 0, expected)
+
+
+def test_load_of_an_unreadable_file_stores_nothing(winback: Winback, tmp_path: Path) -> None:
+    page = tmp_path / "rates.csv"
+    page.write_text(HTML_PAGE)
+    for path in (page, tmp_path / "missing.csv"):
+        result = winback("rates", "load", str(path), "--now", NOW)
+        assert result.exit_code == 2
+        assert len(error_lines(result)) == 1 and str(path) in result.stderr
+    assert nothing_recorded(winback)
+
+
+def test_show_adds_the_configured_offset_and_says_which_rate(
+    winback: Winback, tmp_path: Path
+) -> None:
+    config = tmp_path / "winback.toml"
+    config.write_text("[rates]\noffset_30y = 0.25\noffset_15y = -0.125\n")
+    winback.json("rates", "load", "bundled", "--now", NOW)
+    env = {"WINBACK_CONFIG": str(config)}
+    rates = winback.json("rates", "show", "--now", NOW, env=env)["rates"]
+    assert rates["30y"] == {
+        "index": 7.03,
+        "offset": 0.25,
+        "offer": 7.28,
+        "as_of": "2026-09-24",
+        "source": "pmms",
+        "describe": "Freddie Mac PMMS 30-year average 7.03% (2026-09-24) + 0.25 offset = 7.28%",
+    }
+    assert (rates["15y"]["offer"], rates["15y"]["as_of"]) == (6.295, "2026-09-24")
+    # An earlier clock sees the index of that time, not a later one.
+    past = winback.json("rates", "show", "--now", "2020-01-03T12:00:00Z")["rates"]["30y"]
+    assert (past["as_of"], past["index"]) == ("2020-01-02", 3.72)
+
+
+def test_show_for_people_names_the_source(winback: Winback) -> None:
+    winback.json("rates", "set", "6.5", "--now", NOW)
+    result = winback("rates", "show", "--now", NOW)
+    assert result.exit_code == 0
+    assert "30y: 30-year rate 6.50% set manually (2026-09-25)" in result.stdout
+    assert "15y: no market rate recorded" in result.stdout
+
+
+def test_fetch_records_the_rate_sheet_and_a_refetch_adds_nothing(
+    winback: Winback, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/rates.csv").respond_with_data(SHEET, content_type="text/csv")
+    env = {"RATE_FEED_URL": httpserver.url_for("/rates.csv")}
+    report = winback.json("rates", "fetch", "--now", NOW, env=env)
+    assert (report["inserted"], report["updated"], report["unchanged"]) == (4, 0, 0)
+    assert report["latest"]["30y"]["rate"] == 6.875
+    assert report["latest"]["15y"]["rate"] == 6.125
+    again = winback.json("rates", "fetch", "--now", LATER, env=env)
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 4)
+
+
+def test_fetch_of_an_html_page_fails_with_one_line_and_stores_nothing(
+    winback: Winback, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/rates.csv").respond_with_data(HTML_PAGE, content_type="text/html")
+    env = {"RATE_FEED_URL": httpserver.url_for("/rates.csv")}
+    result = winback("rates", "fetch", "--now", NOW, "--json", env=env)
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and "HTML" in lines[0] and lines[0].startswith("error: ")
+    assert result.stdout == ""
+    assert nothing_recorded(winback)
+
+
+def test_show_with_a_malformed_offset_fails_with_one_line(winback: Winback, tmp_path: Path) -> None:
+    config = tmp_path / "winback.toml"
+    config.write_text('[rates]\noffset_30y = "a quarter"\n')
+    result = winback("rates", "show", "--now", NOW, env={"WINBACK_CONFIG": str(config)})
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and "rates.offset_30y" in lines[0]

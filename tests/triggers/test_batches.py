@@ -1,0 +1,233 @@
+"""Batches: one per trigger per evaluation, idempotent, expiring, decided with an audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.audit.models import AuditEvent
+from core.batches.models import Batch
+from core.batches.service import BatchError, expire_pending, get_batch, members
+from core.book.models import Contact
+from core.flows import Evaluation, approve_batch, evaluate, reject_batch
+from core.outreach.models import ACTIVE, COMPLETED, Enrollment, Message
+from tests.triggers.factories import (
+    NOW,
+    QUALIFYING_LOAN,
+    config_with,
+    default_config,
+    make_contact,
+    make_loan,
+    set_rate,
+    shipped_tracks,
+)
+
+RATE_DROP_WHY = {
+    "note_rate",
+    "offer_rate",
+    "rate_as_of",
+    "rate_source",
+    "drop_points",
+    "current_payment",
+    "new_payment",
+    "monthly_savings",
+    "closing_costs",
+    "break_even_months",
+    "payments_made",
+    "closing_date",
+}
+
+
+def run(session: Session, now: datetime = NOW, only: list[str] | None = None) -> Evaluation:
+    """One evaluation with the shipped configuration and tracks."""
+    return evaluate(
+        session=session, now=now, config=default_config(), tracks=shipped_tracks(), only=only
+    )
+
+
+def rate_drop_batch(session: Session, people: int = 1) -> tuple[Batch, list[int]]:
+    """A pending rate-drop batch of `people` new people, created on NOW; their contact ids."""
+    set_rate(session, "6.0")
+    ids = [make_loan(session).contact_id for _ in range(people)]
+    (batch,) = run(session, only=["rate_drop"]).batches
+    return batch, ids
+
+
+def audit(session: Session, action: str) -> list[AuditEvent]:
+    """The audit events of one action."""
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def test_one_batch_per_trigger_with_why_each_person_qualified(session: Session) -> None:
+    set_rate(session, "6.0")
+    for build in QUALIFYING_LOAN.values():
+        build(session, make_contact(session))
+    both = make_contact(session)  # two qualifying loans: one member, the bigger savings
+    make_loan(session, both, note_rate="7.0")
+    better = make_loan(session, both, note_rate="7.5")
+    result = run(session)
+    by_trigger = {batch.trigger: batch for batch in result.batches}
+    assert len(result.batches) == len(by_trigger) == len(QUALIFYING_LOAN)
+    assert {t: (b.size, b.status) for t, b in by_trigger.items()} == {
+        t: (1, "approved") for t in QUALIFYING_LOAN
+    } | {"rate_drop": (2, "pending_approval")}
+    rate_batch = by_trigger["rate_drop"]
+    assert (rate_batch.rate, rate_batch.rate_product) == (Decimal("6.0"), "30y")
+    assert rate_batch.expires_at == NOW + timedelta(hours=72)
+    assert "set manually" in (rate_batch.rate_source or "")
+    rate_members = {m.contact_id: m for m in members(session=session, batch_id=rate_batch.id)}
+    assert rate_members[both.id].loan_id == better.id
+    for member in rate_members.values():
+        assert set(member.snapshot) >= RATE_DROP_WHY
+        assert member.offer_rate == Decimal("6.0")
+        savings = Decimal(member.snapshot["monthly_savings"])
+        assert member.monthly_savings_cents == int(savings * 100) > 0
+    for trigger, batch in by_trigger.items():
+        assert batch.segment == {"rate_drop": "refinance"}.get(trigger, batch.segment)
+        assert all(m.snapshot for m in members(session=session, batch_id=batch.id))
+    # The auto-approved ones are enrolled at once; the rate-drop one waits for a manager.
+    assert set(result.enrolled) == {b.id for t, b in by_trigger.items() if t != "rate_drop"}
+    assert all(outcome.enrolled == 1 for outcome in result.enrolled.values())
+
+
+def test_evaluating_twice_on_the_same_data_creates_nothing(session: Session) -> None:
+    set_rate(session, "6.0")
+    for build in QUALIFYING_LOAN.values():
+        build(session, make_contact(session))
+    assert len(run(session).batches) == len(QUALIFYING_LOAN)
+    assert run(session).batches == []
+    assert run(session, NOW + timedelta(hours=1)).batches == []
+    newcomer = make_loan(session)
+    (batch,) = run(session, NOW + timedelta(hours=2)).batches
+    assert batch.trigger == "rate_drop"
+    assert [m.contact_id for m in members(session=session, batch_id=batch.id)] == [
+        newcomer.contact_id
+    ]
+
+
+@pytest.mark.parametrize("trigger", sorted(set(QUALIFYING_LOAN) - {"rate_drop"}))
+def test_an_occasion_is_batched_once_even_after_the_track_ends(
+    session: Session, trigger: str
+) -> None:
+    QUALIFYING_LOAN[trigger](session, make_contact(session))
+    (batch,) = run(session, only=[trigger]).batches
+    session.execute(update(Enrollment).values(status=COMPLETED))
+    assert run(session, NOW + timedelta(days=1), only=[trigger]).batches == []
+    assert batch.size == 1
+
+
+def test_a_pending_rate_drop_is_not_batched_twice_even_without_a_cooldown(
+    session: Session,
+) -> None:
+    set_rate(session, "6.0")
+    make_loan(session)
+    config = config_with(rate_drop={"cooldown_days": 0})
+    tracks = shipped_tracks()
+    first = evaluate(session=session, now=NOW, config=config, tracks=tracks).batches
+    assert [b.trigger for b in first] == ["rate_drop"]
+    assert evaluate(session=session, now=NOW, config=config, tracks=tracks).batches == []
+
+
+@pytest.mark.parametrize(
+    ("after", "status"),
+    [(timedelta(hours=72) - timedelta(microseconds=1), "pending_approval"),
+     (timedelta(hours=72), "expired")],
+)  # fmt: skip
+def test_pending_batches_expire_after_exactly_72_hours(
+    session: Session, after: timedelta, status: str
+) -> None:
+    batch, _ = rate_drop_batch(session)
+    expired = expire_pending(session=session, now=NOW + after)
+    assert [b.id for b in expired] == ([batch.id] if status == "expired" else [])
+    assert get_batch(session=session, batch_id=batch.id).status == status
+    assert len(audit(session, "batch.expired")) == (status == "expired")
+
+
+def test_an_expired_batch_members_can_qualify_again(session: Session) -> None:
+    batch, (person,) = rate_drop_batch(session)
+    later = NOW + timedelta(hours=72)
+    assert run(session, later, only=["rate_drop"]).batches == []  # still pending until expired
+    expire_pending(session=session, now=later)
+    assert not any(m.live for m in members(session=session, batch_id=batch.id))
+    (again,) = run(session, later, only=["rate_drop"]).batches
+    assert again.id != batch.id
+    assert [m.contact_id for m in members(session=session, batch_id=again.id)] == [person]
+
+
+def test_approving_after_the_expiry_is_refused(session: Session) -> None:
+    batch, _ = rate_drop_batch(session)
+    with pytest.raises(BatchError, match=f"batch {batch.id} is already expired"):
+        approve_batch(session=session, batch_id=batch.id, by="maria",
+                      now=NOW + timedelta(hours=72), tracks=shipped_tracks())  # fmt: skip
+
+
+def test_approve_enrolls_everyone_and_schedules_every_track_step(session: Session) -> None:
+    batch, people = rate_drop_batch(session, people=2)
+    decided_at = NOW + timedelta(hours=3)
+    approved, outcome = approve_batch(
+        session=session, batch_id=batch.id, by="maria", now=decided_at, tracks=shipped_tracks()
+    )
+    assert (approved.status, approved.decided_by, approved.decided_at) == (
+        "approved", "maria", decided_at)  # fmt: skip
+    steps = shipped_tracks()["refinance"].steps
+    assert (outcome.enrolled, outcome.already_in_a_sequence) == (2, 0)
+    assert outcome.messages_scheduled == 2 * len(steps)
+    enrollments = list(session.scalars(select(Enrollment)))
+    assert sorted(e.contact_id for e in enrollments) == sorted(people)
+    assert {(e.track, e.status) for e in enrollments} == {("refinance", ACTIVE)}
+    for enrollment in enrollments:
+        scheduled = session.scalars(
+            select(Message).where(Message.enrollment_id == enrollment.id).order_by(Message.step)
+        ).all()
+        assert [(m.step, m.channel, m.status, m.due_at) for m in scheduled] == [
+            (s.number, s.channel, "scheduled", decided_at + timedelta(days=s.delay_days))
+            for s in steps
+        ]
+    (event,) = audit(session, "batch.approved")
+    assert (event.actor, event.subject_id) == ("maria", str(batch.id))
+
+
+def test_approving_twice_names_the_first_approver(session: Session) -> None:
+    batch, _ = rate_drop_batch(session)
+    approve_batch(session=session, batch_id=batch.id, by="maria", now=NOW, tracks=shipped_tracks())
+    with pytest.raises(BatchError, match=f"batch {batch.id} is already approved by maria"):
+        approve_batch(session=session, batch_id=batch.id, by="sam", now=NOW,
+                      tracks=shipped_tracks())  # fmt: skip
+    with pytest.raises(BatchError, match="already approved by maria"):
+        reject_batch(session=session, batch_id=batch.id, by="sam", now=NOW)
+    assert len(list(session.scalars(select(Enrollment)))) == 1
+    assert [e.actor for e in audit(session, "batch.approved")] == ["maria"]
+
+
+def test_reject_records_who_and_releases_the_members(session: Session) -> None:
+    batch, (person,) = rate_drop_batch(session)
+    rejected = reject_batch(session=session, batch_id=batch.id, by="sam", now=NOW)
+    assert (rejected.status, rejected.decided_by) == ("rejected", "sam")
+    (event,) = audit(session, "batch.rejected")
+    assert (event.actor, event.subject_id) == ("sam", str(batch.id))
+    assert not any(m.live for m in members(session=session, batch_id=batch.id))
+    assert list(session.scalars(select(Enrollment))) == []
+    (again,) = run(session, NOW + timedelta(days=1), only=["rate_drop"]).batches
+    assert [m.contact_id for m in members(session=session, batch_id=again.id)] == [person]
+
+
+def test_deciding_a_batch_that_does_not_exist(session: Session) -> None:
+    with pytest.raises(BatchError, match="there is no batch 999999"):
+        reject_batch(session=session, batch_id=999999, by="sam", now=NOW)
+
+
+def test_a_member_already_in_a_sequence_is_not_enrolled_twice(session: Session) -> None:
+    batch, (person,) = rate_drop_batch(session)
+    # Between the evaluation and the approval, a stalled application of theirs was picked up.
+    QUALIFYING_LOAN["fallout_anniversary"](session, session.get_one(Contact, person))
+    (stalled,) = run(session, only=["fallout_anniversary"]).batches
+    assert stalled.status == "approved"
+    _, outcome = approve_batch(
+        session=session, batch_id=batch.id, by="maria", now=NOW, tracks=shipped_tracks()
+    )
+    assert (outcome.enrolled, outcome.already_in_a_sequence) == (0, 1)
+    assert [e.track for e in session.scalars(select(Enrollment))] == ["stalled"]
