@@ -135,7 +135,11 @@ def decide(*, session: Session, batch_id: int, approve: bool, by: str, now: date
     """Approve or reject a pending batch; the decider is recorded in the audit trail."""
     batch = get_batch(session=session, batch_id=batch_id, lock=True)
     if batch.status == PENDING_APPROVAL and batch.expires_at and batch.expires_at <= now:
-        _expire(session, [batch], now)
+        # The scheduler records the expiry; a late decision is refused, never applied.
+        raise BatchError(
+            f"batch {batch.id} expired at {batch.expires_at:%Y-%m-%d %H:%M} UTC (the rate may "
+            "have moved): evaluate again for a fresh batch"
+        )
     if batch.status != PENDING_APPROVAL:
         who = f" by {batch.decided_by}" if batch.decided_by else ""
         raise BatchError(f"batch {batch.id} is already {batch.status}{who}")

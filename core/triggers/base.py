@@ -15,7 +15,6 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from core.batches.models import BatchMember
 from core.book.models import FUNDED, OPTED_OUT, Contact, Loan
 from core.config import Config
 from core.consent.models import Suppression
@@ -86,32 +85,27 @@ def no_active_enrollment() -> ColumnElement[bool]:
     return not_(exists().where(Enrollment.contact_id == Contact.id, Enrollment.status == ACTIVE))
 
 
-def no_newer_funded_loan(after: Any) -> ColumnElement[bool]:
-    """The person has no funded loan with us dated after `after` (they already came back)."""
+def no_newer_funded_loan(after: Any, today: date) -> ColumnElement[bool]:
+    """The person has no funded loan with us dated after `after` (they already came back).
+
+    Only loans funded by `today` count, so a backtest at a past date never sees the future.
+    """
     newer = aliased(Loan)
     return not_(
         exists().where(
-            newer.contact_id == Loan.contact_id, newer.status == FUNDED, newer.funded_date > after
-        )
-    )
-
-
-def no_live_membership(trigger: str) -> ColumnElement[bool]:
-    """The person is not in a pending or approved batch of this trigger for any occasion yet."""
-    return not_(
-        exists().where(
-            BatchMember.contact_id == Contact.id,
-            BatchMember.trigger == trigger,
-            BatchMember.live.is_(True),
+            newer.contact_id == Loan.contact_id,
+            newer.status == FUNDED,
+            newer.funded_date > after,
+            newer.funded_date <= today,
         )
     )
 
 
 def standard_filters(
-    trigger: str, *, newer_than: Any, for_segment: bool
+    trigger: str, *, newer_than: Any, today: date, for_segment: bool
 ) -> list[ColumnElement[bool]]:
     """Every trigger's exclusions (the issue's list), as WHERE clauses over Loan ⋈ Contact."""
-    filters = [reachable(), not_suppressed(), no_newer_funded_loan(newer_than)]
+    filters = [reachable(), not_suppressed(), no_newer_funded_loan(newer_than, today)]
     if not for_segment:
         filters += [no_active_enrollment()]
     return filters

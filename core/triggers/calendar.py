@@ -42,7 +42,9 @@ class LoanAge:
         query = loan_query(Loan.id, Loan.contact_id, Loan.funded_date).where(
             Loan.status == FUNDED,
             or_(*windows),
-            *standard_filters(self.name, newer_than=Loan.funded_date, for_segment=for_segment),
+            *standard_filters(
+                self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
+            ),
         )
         for row in ctx.session.execute(query):
             years = _years_between(row.funded_date, ctx.today)
@@ -89,7 +91,9 @@ class ClosingAnniversary:
             Loan.status == FUNDED,
             Loan.funded_date <= add_years(ctx.today, -1) + timedelta(days=lookahead),
             _month_day_clause(days),
-            *standard_filters(self.name, newer_than=Loan.funded_date, for_segment=for_segment),
+            *standard_filters(
+                self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
+            ),
         )
         for row in ctx.session.execute(query):
             anniversary = next(
@@ -142,7 +146,9 @@ class FalloutAnniversary:
             filters.append(or_(*windows))
         query = loan_query(Loan.id, Loan.contact_id, Loan.fallout_date, Loan.status).where(
             *filters,
-            *standard_filters(self.name, newer_than=Loan.fallout_date, for_segment=for_segment),
+            *standard_filters(
+                self.name, newer_than=Loan.fallout_date, today=ctx.today, for_segment=for_segment
+            ),
         )
         for row in ctx.session.execute(query):
             age = (ctx.today - row.fallout_date).days
@@ -174,7 +180,9 @@ class ArmReset:
             Loan.status == FUNDED,
             Loan.is_arm.is_(True),
             Loan.arm_first_adjustment_date.between(ctx.today, ctx.today + timedelta(days=within)),
-            *standard_filters(self.name, newer_than=Loan.funded_date, for_segment=for_segment),
+            *standard_filters(
+                self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
+            ),
         )
         for row in ctx.session.execute(query):
             reset = row.arm_first_adjustment_date

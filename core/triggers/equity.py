@@ -53,7 +53,9 @@ class _EquityTrigger:
             Loan.funded_date,
         ).where(
             *filters,
-            *standard_filters(self.name, newer_than=Loan.funded_date, for_segment=for_segment),
+            *standard_filters(
+                self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
+            ),
         )
         appreciation = ctx.config.math.annual_appreciation_percent
         for row in ctx.session.execute(query):

@@ -92,7 +92,9 @@ class RateDrop:
                     Loan.funded_date <= seasoned_by - _FIRST_PAYMENT_SLACK,
                 ),
             ),
-            *standard_filters(NAME, newer_than=Loan.funded_date, for_segment=for_segment),
+            *standard_filters(
+                NAME, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
+            ),
         )
         survivors = ctx.session.execute(query).all()
         recent = (
