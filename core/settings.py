@@ -83,6 +83,16 @@ class Settings(BaseSettings):
         return frozenset(part.strip() for part in self.SLACK_MANAGER_IDS.split(",") if part.strip())
 
     @property
+    def live(self) -> bool:
+        """True when anything can leave the machine (Twilio or SMTP configured)."""
+        return self.sms_enabled or bool(self.SMTP_URL)
+
+    @property
+    def secret_key(self) -> str:
+        """The key that signs links; a fixed key only in sandbox mode, where nothing is sent."""
+        return self.WINBACK_SECRET_KEY or "winback-sandbox-signing-key"
+
+    @property
     def slack_enabled(self) -> bool:
         """True when Slack credentials are configured (otherwise posts go to the log)."""
         return bool(self.SLACK_BOT_TOKEN)
@@ -119,6 +129,11 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(
             "setting TWILIO_FROM_NUMBER (or TWILIO_MESSAGING_SERVICE_SID) is required "
             "when TWILIO_ACCOUNT_SID is set"
+        )
+    if settings.live and not settings.WINBACK_SECRET_KEY:
+        # Unsubscribe links must keep working forever, so their key cannot be a default.
+        raise SettingsError(
+            "setting WINBACK_SECRET_KEY is required when Twilio or SMTP is configured"
         )
     if settings.SMTP_URL and not settings.EMAIL_FROM:
         raise SettingsError("setting EMAIL_FROM is required when SMTP_URL is set")

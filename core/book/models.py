@@ -88,11 +88,13 @@ class Loan(Base):
     __table_args__ = (
         Index("ix_loans_status_funded_date", "status", "funded_date"),
         Index("ix_loans_status_fallout_date", "status", "fallout_date"),
+        # "Has this person a newer funded loan?" is asked for every candidate: keep it a seek.
+        Index("ix_loans_contact_status_funded", "contact_id", "status", "funded_date"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     loan_number: Mapped[str] = mapped_column(String(64), unique=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     lo_id: Mapped[int | None] = mapped_column(ForeignKey("loan_officers.id"), index=True)
     status: Mapped[str] = mapped_column(String(24))
     purpose: Mapped[str | None] = mapped_column(String(24))

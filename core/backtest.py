@@ -1,0 +1,283 @@
+"""Backtest: replay the real weekly rate history over a book — who would have been messaged when.
+
+The book is imported into a private in-memory database (the broker's own database is never
+touched), the bundled Freddie Mac PMMS history is loaded beside it, and every enabled trigger
+is evaluated at noon UTC on each survey week's date, exactly as `winback evaluate` would.
+
+What a live system remembers between runs is simulated in memory, and only that: an occasion
+(a loan's 5-year milestone, a closing anniversary, an ARM reset) fires once, and a rate-drop
+person is not fired again inside the cooldown unless the offer fell a further `next_wave`
+points. Nobody is enrolled, so nobody is held back by a running track or by replies.
+The book is today's export: consent, phone status and statuses are as they are now, and a
+loan only counts from the date it reached its status (funded, fell out, or applied).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from core.book.importer import ImportRefused, import_file
+from core.book.models import Loan
+from core.config import Config
+from core.db import make_engine, make_sessionmaker
+from core.flows import offers_on
+from core.models import Base
+from core.rates.models import MarketRate
+from core.rates.parsers import FeedError
+from core.rates.service import BUNDLED_HISTORY, load_history
+from core.triggers.base import Candidate, TriggerContext, best_per_contact
+from core.triggers.registry import TRIGGERS
+
+REFINANCE = "rate_drop"
+CHART_SOURCE = "Source: Freddie Mac PMMS via FRED"
+_NOON = time(12, tzinfo=UTC)
+_CENTS = Decimal(100)
+
+
+class BacktestError(ValueError):
+    """A backtest that cannot run (unreadable book, no survey week in range); one line."""
+
+
+@dataclass(frozen=True)
+class BacktestWeek:
+    """One PMMS survey week: the rates, who qualified, who would have been newly messaged."""
+
+    week: date
+    rate_30y: Decimal | None
+    rate_15y: Decimal | None
+    offer_30y: Decimal | None
+    eligible: dict[str, int]
+    fired: dict[str, int]
+    monthly_savings_on_offer: Decimal
+
+    def as_json(self) -> dict[str, Any]:
+        """The week as the `--json` contract shows it."""
+        return {
+            "week": self.week.isoformat(),
+            "rate_30y": _number(self.rate_30y),
+            "rate_15y": _number(self.rate_15y),
+            "offer_30y": _number(self.offer_30y),
+            "eligible": self.eligible,
+            "fired": self.fired,
+            "monthly_savings_on_offer": float(self.monthly_savings_on_offer),
+        }
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One person a trigger would have put in a batch: the week, the loan and the occasion."""
+
+    week: date
+    trigger: str
+    contact_id: int
+    loan_id: int
+    occasion: str
+    offer_rate: Decimal | None
+    monthly_savings_cents: int | None
+
+
+@dataclass
+class BacktestResult:
+    """The whole replay: every week in range, and how many were fired per trigger overall."""
+
+    book: str
+    start: date
+    end: date
+    weeks: list[BacktestWeek] = field(default_factory=list)
+    fired_totals: dict[str, int] = field(default_factory=dict)
+    people_fired: int = 0
+    rows_imported: int = 0
+    rows_rejected: int = 0
+    firings: list[Firing] = field(default_factory=list)
+    loan_numbers: dict[int, str] = field(default_factory=dict)
+    known_from: dict[int, date | None] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The `--json` contract: book, from, to, weeks, totals."""
+        return {
+            "book": self.book,
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "weeks": [week.as_json() for week in self.weeks],
+            "totals": {"fired": self.fired_totals, "people_fired": self.people_fired},
+            "rows_imported": self.rows_imported,
+            "rows_rejected": self.rows_rejected,
+        }
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+class FiringGuards:
+    """The state a live system keeps between evaluations, kept in memory for the replay."""
+
+    def __init__(self, config: Config) -> None:
+        settings = config.triggers.rate_drop
+        self.cooldown = timedelta(days=settings.cooldown_days)
+        self.next_wave = settings.next_wave_points
+        self.occasions: set[tuple[str, int, str]] = set()
+        self.waves: dict[int, list[tuple[datetime, Decimal]]] = {}
+        self.people: set[int] = set()
+
+    def cooled(self, trigger: str, candidate: Candidate, now: datetime) -> bool:
+        """False for a rate-drop person messaged inside the cooldown with no further drop since.
+
+        Mirrors the live rule: compare with the lowest offer they were put in a batch for
+        during the last `cooldown_days`.
+        """
+        if trigger != REFINANCE or candidate.offer_rate is None:
+            return True
+        recent = [
+            rate for at, rate in self.waves.get(candidate.contact_id, []) if at > now - self.cooldown
+        ]
+        return not recent or candidate.offer_rate <= min(recent) - self.next_wave
+
+    def fresh(self, trigger: str, candidate: Candidate) -> bool:
+        """True unless this person already fired for this trigger and occasion."""
+        return (trigger, candidate.contact_id, candidate.occasion) not in self.occasions
+
+    def record(self, trigger: str, fired: list[Candidate], now: datetime) -> None:
+        """Remember who was messaged, for which occasion, at which offer rate."""
+        for candidate in fired:
+            self.occasions.add((trigger, candidate.contact_id, candidate.occasion))
+            self.people.add(candidate.contact_id)
+            if trigger == REFINANCE and candidate.offer_rate is not None:
+                self.waves.setdefault(candidate.contact_id, []).append((now, candidate.offer_rate))
+
+
+def loan_known_from(session: Session) -> dict[int, date | None]:
+    """For each loan, the day it reached its status in the export (funded, fell out, applied).
+
+    A loan is invisible to the backtest before that day, whatever a trigger's SQL allows.
+    """
+    rows = session.execute(
+        select(Loan.id, Loan.funded_date, Loan.fallout_date, Loan.application_date)
+    )
+    return {
+        row.id: row.funded_date or row.fallout_date or row.application_date for row in rows
+    }
+
+
+def survey_weeks(*, session: Session, start: date, end: date) -> list[date]:
+    """The dates of the 30-year observations recorded between start and end (inclusive)."""
+    query = (
+        select(MarketRate.on)
+        .where(MarketRate.product == "30y", MarketRate.on.between(start, end))
+        .distinct()
+        .order_by(MarketRate.on)
+    )
+    return list(session.scalars(query))
+
+
+def evaluate_week(
+    *,
+    session: Session,
+    week: date,
+    config: Config,
+    guards: FiringGuards,
+    known_from: dict[int, date | None],
+) -> BacktestWeek:
+    """Run every enabled trigger as of noon UTC on `week`; record who fires in `guards`."""
+    now = datetime.combine(week, _NOON)
+    ctx = TriggerContext(
+        session=session, now=now, config=config, offers=offers_on(session=session, now=now, config=config)
+    )
+    eligible: dict[str, int] = {}
+    fired: dict[str, int] = {}
+    savings_cents = 0
+    for name, trigger in TRIGGERS.items():
+        if not getattr(config.triggers, name).enabled:
+            continue
+        found = [
+            candidate
+            for candidate in trigger.candidates(ctx, for_segment=False)
+            if _existed(known_from.get(candidate.loan_id), week)
+        ]
+        people = best_per_contact(found)
+        eligible[name] = len(people)
+        if name == REFINANCE:
+            savings_cents = sum(person.monthly_savings_cents or 0 for person in people)
+        cooled = best_per_contact([c for c in found if guards.cooled(name, c, now)])
+        newly = [candidate for candidate in cooled if guards.fresh(name, candidate)]
+        guards.record(name, newly, now)
+        fired[name] = len(newly)
+    return BacktestWeek(
+        week=week,
+        rate_30y=_index(ctx, "30y"),
+        rate_15y=_index(ctx, "15y"),
+        offer_30y=ctx.offers["30y"].rate if "30y" in ctx.offers else None,
+        eligible=eligible,
+        fired=fired,
+        monthly_savings_on_offer=Decimal(savings_cents) / _CENTS,
+    )
+
+
+def _existed(known_from: date | None, week: date) -> bool:
+    return known_from is not None and known_from <= week
+
+
+def _index(ctx: TriggerContext, product: str) -> Decimal | None:
+    offer = ctx.offers.get(product)
+    return offer.index_rate if offer is not None else None
+
+
+@contextmanager
+def private_session() -> Iterator[Session]:
+    """A session on a throwaway in-memory database with the whole schema."""
+    engine = make_engine("sqlite://", poolclass=StaticPool)
+    try:
+        Base.metadata.create_all(engine)
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def run_backtest(
+    *,
+    book: Path,
+    start: date,
+    end: date,
+    config: Config,
+    now: datetime,
+    fmt: str = "auto",
+    history: Path = BUNDLED_HISTORY,
+) -> BacktestResult:
+    """Import `book` privately, then replay each survey week from `start` to `end`."""
+    if start > end:
+        raise BacktestError(f"--from {start} is after --to {end}")
+    result = BacktestResult(book=str(book), start=start, end=end)
+    with private_session() as session:
+        try:
+            imported = import_file(session=session, path=book, fmt=fmt, now=now, actor="backtest")
+            load_history(session=session, path=history, now=now)
+        except (ImportRefused, FeedError) as exc:
+            raise BacktestError(str(exc)) from None
+        result.rows_imported, result.rows_rejected = imported.rows, imported.rejected
+        weeks = survey_weeks(session=session, start=start, end=end)
+        if not weeks:
+            raise BacktestError(f"no rate survey week in the history between {start} and {end}")
+        guards = FiringGuards(config)
+        known_from = loan_known_from(session)
+        totals: Counter[str] = Counter()
+        for week in weeks:
+            replayed = evaluate_week(
+                session=session, week=week, config=config, guards=guards, known_from=known_from
+            )
+            result.weeks.append(replayed)
+            totals.update(replayed.fired)
+    result.fired_totals = {name: totals[name] for name in result.weeks[0].fired}
+    result.people_fired = len(guards.people)
+    return result
