@@ -14,8 +14,9 @@ loan only counts from the date it reached its status (funded, fell out, or appli
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,7 +36,7 @@ from core.flows import offers_on
 from core.models import Base
 from core.rates.models import MarketRate
 from core.rates.parsers import FeedError
-from core.rates.service import BUNDLED_HISTORY, load_history
+from core.rates.service import BUNDLED_HISTORY, Offer, load_history
 from core.triggers.base import Candidate, TriggerContext, best_per_contact
 from core.triggers.registry import TRIGGERS
 
@@ -140,7 +141,9 @@ class FiringGuards:
         if trigger != REFINANCE or candidate.offer_rate is None:
             return True
         recent = [
-            rate for at, rate in self.waves.get(candidate.contact_id, []) if at > now - self.cooldown
+            rate
+            for at, rate in self.waves.get(candidate.contact_id, [])
+            if at > now - self.cooldown
         ]
         return not recent or candidate.offer_rate <= min(recent) - self.next_wave
 
@@ -148,26 +151,43 @@ class FiringGuards:
         """True unless this person already fired for this trigger and occasion."""
         return (trigger, candidate.contact_id, candidate.occasion) not in self.occasions
 
-    def record(self, trigger: str, fired: list[Candidate], now: datetime) -> None:
+    def record(self, trigger: str, fired: list[Candidate], now: datetime) -> list[Firing]:
         """Remember who was messaged, for which occasion, at which offer rate."""
+        firings = []
         for candidate in fired:
             self.occasions.add((trigger, candidate.contact_id, candidate.occasion))
             self.people.add(candidate.contact_id)
             if trigger == REFINANCE and candidate.offer_rate is not None:
                 self.waves.setdefault(candidate.contact_id, []).append((now, candidate.offer_rate))
+            firings.append(
+                Firing(
+                    week=now.date(),
+                    trigger=trigger,
+                    contact_id=candidate.contact_id,
+                    loan_id=candidate.loan_id,
+                    occasion=candidate.occasion,
+                    offer_rate=candidate.offer_rate,
+                    monthly_savings_cents=candidate.monthly_savings_cents,
+                )
+            )
+        return firings
 
 
-def loan_known_from(session: Session) -> dict[int, date | None]:
-    """For each loan, the day it reached its status in the export (funded, fell out, applied).
+def loan_dates(session: Session) -> tuple[dict[int, date | None], dict[int, str]]:
+    """Each loan's number, and the day it reached its status in the export.
 
-    A loan is invisible to the backtest before that day, whatever a trigger's SQL allows.
+    That day is the funded date, else the fallout date, else the application date; the
+    backtest never shows a loan before it, whatever a trigger's SQL would allow.
     """
     rows = session.execute(
-        select(Loan.id, Loan.funded_date, Loan.fallout_date, Loan.application_date)
-    )
-    return {
+        select(
+            Loan.id, Loan.loan_number, Loan.funded_date, Loan.fallout_date, Loan.application_date
+        )
+    ).all()
+    known_from = {
         row.id: row.funded_date or row.fallout_date or row.application_date for row in rows
     }
+    return known_from, {row.id: row.loan_number for row in rows}
 
 
 def survey_weeks(*, session: Session, start: date, end: date) -> list[date]:
@@ -181,55 +201,69 @@ def survey_weeks(*, session: Session, start: date, end: date) -> list[date]:
     return list(session.scalars(query))
 
 
+def enabled_triggers(config: Config, only: Iterable[str] | None = None) -> list[str]:
+    """The triggers to replay: every enabled one, or just those named in `only`."""
+    wanted = None if only is None else set(only)
+    unknown = sorted((wanted or set()) - set(TRIGGERS))
+    if unknown:
+        raise BacktestError(f"unknown trigger {unknown[0]}; one of {', '.join(TRIGGERS)}")
+    return [
+        name
+        for name in TRIGGERS
+        if getattr(config.triggers, name).enabled and (wanted is None or name in wanted)
+    ]
+
+
 def evaluate_week(
     *,
     session: Session,
     week: date,
     config: Config,
+    triggers: list[str],
     guards: FiringGuards,
     known_from: dict[int, date | None],
-) -> BacktestWeek:
-    """Run every enabled trigger as of noon UTC on `week`; record who fires in `guards`."""
+) -> tuple[BacktestWeek, list[Firing]]:
+    """Run the triggers as of noon UTC on `week`; who qualified, and who fires (remembered)."""
     now = datetime.combine(week, _NOON)
-    ctx = TriggerContext(
-        session=session, now=now, config=config, offers=offers_on(session=session, now=now, config=config)
-    )
+    offers = offers_on(session=session, now=now, config=config)
+    ctx = TriggerContext(session=session, now=now, config=config, offers=offers)
     eligible: dict[str, int] = {}
     fired: dict[str, int] = {}
+    firings: list[Firing] = []
     savings_cents = 0
-    for name, trigger in TRIGGERS.items():
-        if not getattr(config.triggers, name).enabled:
-            continue
+    for name in triggers:
         found = [
             candidate
-            for candidate in trigger.candidates(ctx, for_segment=False)
+            for candidate in TRIGGERS[name].candidates(ctx, for_segment=False)
             if _existed(known_from.get(candidate.loan_id), week)
         ]
         people = best_per_contact(found)
         eligible[name] = len(people)
         if name == REFINANCE:
             savings_cents = sum(person.monthly_savings_cents or 0 for person in people)
+        # The live order: cooldown per loan, then one loan per person, then the occasion guard.
         cooled = best_per_contact([c for c in found if guards.cooled(name, c, now)])
-        newly = [candidate for candidate in cooled if guards.fresh(name, candidate)]
-        guards.record(name, newly, now)
+        newly = guards.record(name, [c for c in cooled if guards.fresh(name, c)], now)
         fired[name] = len(newly)
-    return BacktestWeek(
+        firings += newly
+    replayed = BacktestWeek(
         week=week,
-        rate_30y=_index(ctx, "30y"),
-        rate_15y=_index(ctx, "15y"),
-        offer_30y=ctx.offers["30y"].rate if "30y" in ctx.offers else None,
+        rate_30y=_index(offers, "30y"),
+        rate_15y=_index(offers, "15y"),
+        offer_30y=offers["30y"].rate if "30y" in offers else None,
         eligible=eligible,
         fired=fired,
         monthly_savings_on_offer=Decimal(savings_cents) / _CENTS,
     )
+    return replayed, firings
 
 
 def _existed(known_from: date | None, week: date) -> bool:
     return known_from is not None and known_from <= week
 
 
-def _index(ctx: TriggerContext, product: str) -> Decimal | None:
-    offer = ctx.offers.get(product)
+def _index(offers: dict[str, Offer], product: str) -> Decimal | None:
+    offer = offers.get(product)
     return offer.index_rate if offer is not None else None
 
 
@@ -253,12 +287,15 @@ def run_backtest(
     config: Config,
     now: datetime,
     fmt: str = "auto",
+    only: Iterable[str] | None = None,
     history: Path = BUNDLED_HISTORY,
 ) -> BacktestResult:
     """Import `book` privately, then replay each survey week from `start` to `end`."""
     if start > end:
         raise BacktestError(f"--from {start} is after --to {end}")
+    triggers = enabled_triggers(config, only)
     result = BacktestResult(book=str(book), start=start, end=end)
+    guards = FiringGuards(config)
     with private_session() as session:
         try:
             imported = import_file(session=session, path=book, fmt=fmt, now=now, actor="backtest")
@@ -269,15 +306,88 @@ def run_backtest(
         weeks = survey_weeks(session=session, start=start, end=end)
         if not weeks:
             raise BacktestError(f"no rate survey week in the history between {start} and {end}")
-        guards = FiringGuards(config)
-        known_from = loan_known_from(session)
-        totals: Counter[str] = Counter()
+        result.known_from, result.loan_numbers = loan_dates(session)
         for week in weeks:
-            replayed = evaluate_week(
-                session=session, week=week, config=config, guards=guards, known_from=known_from
-            )
+            replayed, firings = evaluate_week(
+                session=session, week=week, config=config, triggers=triggers, guards=guards,
+                known_from=result.known_from,
+            )  # fmt: skip
             result.weeks.append(replayed)
-            totals.update(replayed.fired)
-    result.fired_totals = {name: totals[name] for name in result.weeks[0].fired}
+            result.firings += firings
+    totals = Counter(firing.trigger for firing in result.firings)
+    result.fired_totals = {name: totals[name] for name in triggers}
     result.people_fired = len(guards.people)
     return result
+
+
+def write_chart(result: BacktestResult, path: Path) -> None:
+    """A PNG: the 30-year PMMS rate (line, left) and the weekly refinance-eligible count (bars)."""
+    # Imported here: matplotlib costs a noticeable start-up time and only --chart needs it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+
+    weeks = [week.week for week in result.weeks]
+    figure = Figure(figsize=(11, 5.5), dpi=120)
+    FigureCanvasAgg(figure)
+    rates_axis = figure.add_subplot()
+    people_axis = rates_axis.twinx()
+    # Bars behind the line: the rate is what the eye should follow first.
+    rates_axis.set_zorder(people_axis.get_zorder() + 1)
+    rates_axis.patch.set_visible(False)
+    people_axis.bar(
+        weeks,
+        [week.eligible.get(REFINANCE, 0) for week in result.weeks],
+        width=7 if len(weeks) < 300 else 8,
+        color="#7fa7d8",
+        alpha=0.7,
+        label="refinance-eligible people (weekly)",
+    )
+    rates_axis.plot(
+        weeks,
+        [_number(week.rate_30y) for week in result.weeks],
+        color="#b22222",
+        linewidth=1.8,
+        label="30-year fixed, PMMS average (%)",
+    )
+    rates_axis.set_ylabel("30-year rate (%)")
+    people_axis.set_ylabel("refinance-eligible people")
+    people_axis.set_ylim(bottom=0)
+    locator = AutoDateLocator()
+    rates_axis.xaxis.set_major_locator(locator)
+    rates_axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    rates_axis.grid(axis="y", alpha=0.3)
+    handles = [
+        *rates_axis.get_legend_handles_labels()[0],
+        *people_axis.get_legend_handles_labels()[0],
+    ]
+    rates_axis.legend(handles=handles, loc="upper left", fontsize=9)
+    rates_axis.set_title(
+        f"Backtest of {Path(result.book).name}: 30-year rate and refinance-eligible people, "
+        f"{result.start.isoformat()} to {result.end.isoformat()}"
+    )
+    figure.text(0.01, 0.01, CHART_SOURCE, fontsize=8, color="#555555")
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.savefig(path, format="png")
+
+
+def write_firings_csv(result: BacktestResult, path: Path) -> int:
+    """Who would have been messaged when, one row per firing (by loan number); the row count."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(
+            ["week", "trigger", "loan_number", "occasion", "offer_rate", "monthly_savings"]
+        )
+        for firing in result.firings:
+            savings = firing.monthly_savings_cents
+            writer.writerow(
+                [
+                    firing.week.isoformat(),
+                    firing.trigger,
+                    result.loan_numbers.get(firing.loan_id, ""),
+                    firing.occasion,
+                    "" if firing.offer_rate is None else f"{firing.offer_rate:f}",
+                    "" if savings is None else f"{Decimal(savings) / _CENTS:.2f}",
+                ]
+            )
+    return len(result.firings)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select
+from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,24 @@ def any_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElemen
         return column == any_(bindparam(None, listed, type_=postgresql.ARRAY(column.type)))
     each = func.json_each(bindparam(None, json.dumps(listed))).table_valued("value")
     return column.in_(select(each.c.value))
+
+
+def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+    """Primary keys for `count` new rows, taken up front (a bulk INSERT … RETURNING is slow).
+
+    PostgreSQL draws them from the table's sequence. SQLite continues after the highest id:
+    safe because a writer holds SQLite's write lock for the whole transaction.
+    """
+    if count == 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        sequence = text(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            "FROM generate_series(1, :count)"
+        )
+        return list(session.scalars(sequence, {"count": count}))
+    highest = session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(highest + 1, highest + 1 + count))
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
@@ -38,7 +38,7 @@ from core.book.models import CONSENT_RANK, UNKNOWN, Contact, Loan, LoanOfficer
 from core.book.normalize import squash
 from core.book.pipeline import ParseJob, Rejection, parsed_chunks
 from core.book.rows import BookRow
-from core.bulk import any_of, bulk_insert
+from core.bulk import allocate_ids, any_of, bulk_insert
 from core.consent.models import ConsentEvent
 
 _UNDECODED = re.compile("[\udc80-\udcff]")
@@ -376,7 +376,7 @@ class _BookImport:
                  **self.consent_stamps(person), "created_at": self.now, "updated_at": self.now}
                 for person in new
             ]  # fmt: skip
-            ids = self.allocate_contact_ids(len(new))
+            ids = allocate_ids(self.session, Contact.__table__, len(new))
             for person, row, new_id in zip(new, payload, ids, strict=True):
                 person.id = row["id"] = new_id
             bulk_insert(self.session, Contact.__table__, payload)
@@ -399,16 +399,6 @@ class _BookImport:
             bulk_insert(self.session, ConsentEvent.__table__, events)
         for person in (*new, *changed):
             person.existing, person.dirty, person.consent_changes = True, False, []
-
-    def allocate_contact_ids(self, count: int) -> list[int]:
-        """Ids for new contacts, taken up front: a bulk INSERT … RETURNING is far slower."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            return list(self.session.scalars(
-                text("SELECT nextval(pg_get_serial_sequence('contacts', 'id')) "
-                     "FROM generate_series(1, :count)"), {"count": count}))  # fmt: skip
-        # SQLite: the import holds the database's write lock, so nobody else adds contacts.
-        highest = self.session.scalar(select(func.max(Contact.id))) or 0
-        return list(range(highest + 1, highest + 1 + count))
 
     def consent_stamps(self, person: _Person) -> dict[str, Any]:
         stamps: dict[str, Any] = {}

@@ -216,7 +216,12 @@ def _came_from_sms_opt_out(event: ConsentEvent | None) -> bool:
 
 
 def record_opt_in_keyword(
-    *, session: Session, phone: str, now: datetime, evidence: str | None = None, by: str = "borrower"
+    *,
+    session: Session,
+    phone: str,
+    now: datetime,
+    evidence: str | None = None,
+    by: str = "borrower",
 ) -> list[int]:
     """START/YES/UNSTOP: re-grant SMS consent to people whose opt-out came by SMS.
 

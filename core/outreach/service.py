@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.audit.service import record
 from core.batches.models import Batch, BatchMember
-from core.bulk import bulk_insert
+from core.bulk import allocate_ids, bulk_insert
 from core.outreach.models import (
     ACTIVE,
     CANCELLED,
@@ -53,23 +53,26 @@ def enroll_batch(
             )
         )
     )
+    joining = [member for member in batch_members if member.contact_id not in busy]
+    ids = allocate_ids(session, Enrollment.__table__, len(joining))
     enrollments = [
-        Enrollment(
-            contact_id=member.contact_id,
-            batch_member_id=member.id,
-            track=track.name,
-            status=ACTIVE,
-            enrolled_at=now,
-        )
-        for member in batch_members
-        if member.contact_id not in busy
+        {
+            "id": new_id,
+            "contact_id": member.contact_id,
+            "batch_member_id": member.id,
+            "track": track.name,
+            "status": ACTIVE,
+            "stop_reason": None,
+            "enrolled_at": now,
+            "ended_at": None,
+        }
+        for new_id, member in zip(ids, joining, strict=True)
     ]
-    session.add_all(enrollments)
-    session.flush()
+    bulk_insert(session, Enrollment.__table__, enrollments)
     messages = [
         {
-            "enrollment_id": enrollment.id,
-            "contact_id": enrollment.contact_id,
+            "enrollment_id": enrollment["id"],
+            "contact_id": enrollment["contact_id"],
             "step": step.number,
             "channel": step.channel,
             "template": step.template,

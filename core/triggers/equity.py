@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Row
 
 from core.book.models import FUNDED, Loan
 from core.config import LtvConfig
 from core.loanmath import estimated_ltv, estimated_value, payments_made, remaining_balance
+from core.loanmath_fast import balances
 from core.triggers.base import Candidate, TriggerContext, loan_query, standard_filters
 
 _CENTS = Decimal(100)
 _SLACK = timedelta(days=62)
+_LTV_MARGIN = 0.5  # percentage points of float error the exact check absorbs
 
 
 class _EquityTrigger:
@@ -57,40 +63,76 @@ class _EquityTrigger:
                 self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
             ),
         )
+        rows = ctx.session.execute(query).all()
+        if not rows:
+            return
         appreciation = ctx.config.math.annual_appreciation_percent
-        for row in ctx.session.execute(query):
-            first_payment = row.first_payment_date or (row.funded_date + _SLACK)
-            paid = payments_made(first_payment_date=first_payment, on=ctx.today)
-            principal = Decimal(row.loan_amount_cents) / _CENTS
-            term = row.term_months or 360
-            balance = remaining_balance(
-                principal=principal,
-                annual_rate=row.note_rate,
-                months=term,
-                payments_made=min(paid, term),
+        paid = [
+            payments_made(
+                first_payment_date=row.first_payment_date or (row.funded_date + _SLACK),
+                on=ctx.today,
             )
-            years = Decimal((ctx.today - row.funded_date).days) / Decimal("365.25")
-            value = estimated_value(
-                original_value=Decimal(row.property_value_cents) / _CENTS,
-                years=years,
-                annual_appreciation=appreciation,
-            )
-            ltv = estimated_ltv(balance=balance, value=value)
-            if ltv > ceiling:
+            for row in rows
+        ]
+        years = np.array([(ctx.today - row.funded_date).days / 365.25 for row in rows])
+        owed = balances(
+            np.array([row.loan_amount_cents / 100 for row in rows], dtype=float),
+            np.array([float(row.note_rate) for row in rows]),
+            np.array([float(row.term_months or 360) for row in rows]),
+            np.array(paid, dtype=float),
+        )
+        worth = np.array([row.property_value_cents / 100 for row in rows], dtype=float) * (
+            (1.0 + float(appreciation) / 100.0) ** years
+        )
+        estimates = (owed / worth * 100.0).tolist()
+        limit = float(ceiling)
+        for row, made, estimate in zip(rows, paid, estimates, strict=True):
+            # The float estimate rules out loans clearly above the ceiling; the rest are exact.
+            if estimate > limit + _LTV_MARGIN:
                 continue
-            yield Candidate(
-                contact_id=row.contact_id,
-                loan_id=row.id,
-                occasion=f"loan:{row.id}:{self.name}",
-                snapshot={
-                    "estimated_ltv": str(ltv),
-                    "estimated_balance": str(balance),
-                    "estimated_value": str(value),
-                    "appreciation_percent": str(appreciation),
-                    "payments_made": paid,
-                },
-                rank=-ltv,
-            )
+            candidate = self._exact(ctx, row, made, ceiling, appreciation)
+            if candidate is not None:
+                yield candidate
+
+    def _exact(
+        self,
+        ctx: TriggerContext,
+        row: Row[Any],
+        paid: int,
+        ceiling: Decimal,
+        appreciation: Decimal,
+    ) -> Candidate | None:
+        """The Decimal estimate of balance, value and LTV for one loan."""
+        principal = Decimal(row.loan_amount_cents) / _CENTS
+        term = row.term_months or 360
+        balance = remaining_balance(
+            principal=principal,
+            annual_rate=row.note_rate,
+            months=term,
+            payments_made=min(paid, term),
+        )
+        years = Decimal((ctx.today - row.funded_date).days) / Decimal("365.25")
+        value = estimated_value(
+            original_value=Decimal(row.property_value_cents) / _CENTS,
+            years=years,
+            annual_appreciation=appreciation,
+        )
+        ltv = estimated_ltv(balance=balance, value=value)
+        if ltv > ceiling:
+            return None
+        return Candidate(
+            contact_id=row.contact_id,
+            loan_id=row.id,
+            occasion=f"loan:{row.id}:{self.name}",
+            snapshot={
+                "estimated_ltv": str(ltv),
+                "estimated_balance": str(balance),
+                "estimated_value": str(value),
+                "appreciation_percent": str(appreciation),
+                "payments_made": paid,
+            },
+            rank=-ltv,
+        )
 
 
 class PmiRemoval(_EquityTrigger):

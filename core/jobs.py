@@ -1,0 +1,194 @@
+"""What the worker does, as plain functions: each opens its own session(s) and commits.
+
+`winback tick` runs them all once, in order; the worker schedules them. On PostgreSQL the
+singleton jobs (fetch rates, evaluate, expire batches) run under a transaction-scoped advisory
+lock, so however many workers run, only one does that work at a time; the others skip it.
+Dispatch needs no such lock: claiming with SKIP LOCKED lets workers share the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from core.audit.models import AuditEvent
+from core.audit.service import record
+from core.batches.service import expire_pending
+from core.channels.base import EmailSender, SmsSender
+from core.channels.ratelimit import TokenBucket
+from core.config import Config
+from core.flows import evaluate
+from core.outreach.dispatcher import dispatch, recover_in_flight
+from core.rates.feeds import RateFeed
+from core.rates.parsers import FeedError
+from core.rates.service import fetch_and_record, rate_changed_since
+from core.settings import Settings
+from core.tracks.config import Track
+
+logger = logging.getLogger(__name__)
+
+SessionFactory = Callable[[], Session]
+EVALUATED = "evaluation.ran"
+EVALUATE_EVERY = timedelta(days=1)
+# Advisory lock keys (any constants unique to Winback's jobs).
+LOCK_FETCH = 0x57_42_01
+LOCK_EVALUATE = 0x57_42_02
+LOCK_EXPIRE = 0x57_42_03
+
+
+def _only_one_worker(session: Session, key: int) -> bool:
+    """Take the job's lock for this transaction (PostgreSQL); False when another worker has it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # SQLite: a single worker is the documented limit
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
+
+
+def fetch_rates_job(
+    *, session_factory: SessionFactory, now: datetime, feed: RateFeed
+) -> dict[str, Any]:
+    """Fetch today's market rates; a feed failure is reported, never raised."""
+    with session_factory() as session, session.begin():
+        if not _only_one_worker(session, LOCK_FETCH):
+            return {"skipped": "another worker is fetching"}
+        try:
+            result = fetch_and_record(session=session, feed=feed, now=now)
+        except FeedError as exc:
+            logger.warning("rates not fetched: %s", exc)
+            return {"error": str(exc)}
+    return {"inserted": result.inserted, "updated": result.updated}
+
+
+def last_evaluation(session: Session) -> datetime | None:
+    """When the triggers were last evaluated by the scheduler (from the audit trail)."""
+    return session.scalar(select(func.max(AuditEvent.at)).where(AuditEvent.action == EVALUATED))
+
+
+def _why_evaluate(session: Session, now: datetime) -> str | None:
+    last = last_evaluation(session)
+    if last is None:
+        return "first evaluation"
+    if now - last >= EVALUATE_EVERY:
+        return "a day passed"
+    if rate_changed_since(session=session, since=last, on=now.date()):
+        return "a new rate observation moved the market"
+    return None
+
+
+def evaluate_job(
+    *,
+    session_factory: SessionFactory,
+    now: datetime,
+    config: Config,
+    tracks: Mapping[str, Track],
+) -> dict[str, Any]:
+    """Evaluate every trigger when a new observation moved the rate or a day passed."""
+    with session_factory() as session, session.begin():
+        if not _only_one_worker(session, LOCK_EVALUATE):
+            return {"skipped": "another worker is evaluating"}
+        expired = expire_pending(session=session, now=now)
+        why = _why_evaluate(session, now)
+        if why is None:
+            return {"evaluated": False, "expired": len(expired), "batches": []}
+        result = evaluate(session=session, now=now, config=config, tracks=tracks)
+        batches = [
+            {"id": b.id, "trigger": b.trigger, "segment": b.segment, "size": b.size,
+             "status": b.status}
+            for b in result.batches
+        ]  # fmt: skip
+        record(
+            session=session,
+            at=now,
+            actor="scheduler",
+            action=EVALUATED,
+            reason=why,
+            details={"batches": [b["id"] for b in batches]},
+        )
+    return {"evaluated": True, "why": why, "expired": len(expired), "batches": batches}
+
+
+def expire_batches_job(*, session_factory: SessionFactory, now: datetime) -> dict[str, Any]:
+    """Expire pending batches whose approval window ran out."""
+    with session_factory() as session, session.begin():
+        if not _only_one_worker(session, LOCK_EXPIRE):
+            return {"skipped": "another worker is expiring"}
+        expired = expire_pending(session=session, now=now)
+    return {"expired": [batch.id for batch in expired]}
+
+
+def recover_in_flight_job(*, session_factory: SessionFactory, now: datetime) -> dict[str, Any]:
+    """Mark messages interrupted mid-send as unknown (never resent)."""
+    with session_factory() as session, session.begin():
+        recovered = recover_in_flight(session=session, now=now)
+    if recovered:
+        logger.warning("%d message(s) interrupted mid-send marked unknown", len(recovered))
+    return {"unknown": recovered}
+
+
+def dispatch_job(
+    *,
+    session_factory: SessionFactory,
+    now: datetime,
+    settings: Settings,
+    config: Config,
+    tracks: Mapping[str, Track],
+    sms: SmsSender,
+    email: EmailSender,
+    worker_id: str,
+    rate_limiter: TokenBucket | None = None,
+    limit: int = 1000,
+) -> dict[str, Any]:
+    """One dispatch pass; the report as JSON."""
+    report = dispatch(
+        session_factory=session_factory,
+        now=now,
+        settings=settings,
+        config=config,
+        tracks=tracks,
+        sms=sms,
+        email=email,
+        worker_id=worker_id,
+        limit=limit,
+        rate_limiter=rate_limiter,
+    )
+    return report.as_json()
+
+
+def tick(
+    *,
+    session_factory: SessionFactory,
+    now: datetime,
+    settings: Settings,
+    config: Config,
+    tracks: Mapping[str, Track],
+    sms: SmsSender,
+    email: EmailSender,
+    feed: RateFeed | None,
+    worker_id: str,
+    rate_limiter: TokenBucket | None = None,
+    limit: int = 100_000,
+) -> dict[str, Any]:
+    """Everything the worker does, once, in order; a JSON-able summary of each step."""
+    summary: dict[str, Any] = {}
+    summary["rates"] = (
+        fetch_rates_job(session_factory=session_factory, now=now, feed=feed)
+        if feed is not None
+        else {"skipped": "no feed"}
+    )
+    summary["evaluation"] = evaluate_job(
+        session_factory=session_factory, now=now, config=config, tracks=tracks
+    )
+    summary["expired"] = expire_batches_job(session_factory=session_factory, now=now)["expired"]
+    summary["recovered"] = recover_in_flight_job(session_factory=session_factory, now=now)[
+        "unknown"
+    ]
+    summary["dispatch"] = dispatch_job(
+        session_factory=session_factory, now=now, settings=settings, config=config,
+        tracks=tracks, sms=sms, email=email, worker_id=worker_id,
+        rate_limiter=rate_limiter, limit=limit,
+    )  # fmt: skip
+    return summary

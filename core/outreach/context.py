@@ -1,0 +1,250 @@
+"""The render context of one message (the contract is in core/tracks/render.py's docstring).
+
+Numbers are formatted here, once, the way a borrower reads them: payments to the cent
+("$1,199.10"), balances and costs in whole dollars ("$318,450"), rates with three decimals
+("6.125%"). The example APR is the actuarial APR (Reg Z Appendix J) of the example loan, with
+every estimated closing cost treated as a prepaid finance charge: a conservative assumption
+that can only overstate the APR, never understate it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from core.book.models import Contact, Loan, LoanOfficer
+from core.loanmath import apr, estimated_ltv
+from core.settings import Settings, SettingsError
+from core.tokens import SAVINGS, UNSUBSCRIBE, sign
+from core.tracks.config import Step
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_COMPANY_NAME = "Sample Brokerage"
+SANDBOX_NMLS = "000000"
+_PRODUCT_WORDS = {"30y": "30-year fixed", "15y": "15-year fixed"}
+_THOUSANDTH = Decimal("0.001")
+_CENT = Decimal("0.01")
+_DOLLAR = Decimal("1")
+
+
+@dataclass(frozen=True)
+class Company:
+    """The brokerage as every message names it (COMPANY_* settings, or the sandbox sample)."""
+
+    name: str
+    nmls_id: str
+    address: str
+    licensing: str
+    support: str
+    sandbox: bool = False
+
+    def as_context(self) -> dict[str, str]:
+        """The `company` section of a render context."""
+        return {
+            "name": self.name,
+            "nmls_id": self.nmls_id,
+            "address": self.address,
+            "licensing": self.licensing,
+            "support": self.support,
+        }
+
+
+def goes_live(settings: Settings) -> bool:
+    """True when any real channel (Slack, Twilio, SMTP) is configured."""
+    return bool(settings.slack_enabled or settings.sms_enabled or settings.SMTP_URL)
+
+
+def company_from_settings(settings: Settings) -> Company:
+    """The brokerage's disclosures; sample values only when no real channel is configured."""
+    support = f"{settings.PUBLIC_BASE_URL.rstrip('/')}"
+    # Not in the settings table: optional extras an operator may set in the environment.
+    licensing = getattr(settings, "COMPANY_LICENSING", None) or ""
+    support = getattr(settings, "COMPANY_SUPPORT", None) or support
+    missing = [
+        name
+        for name in ("COMPANY_NAME", "COMPANY_NMLS_ID", "COMPANY_ADDRESS")
+        if not getattr(settings, name)
+    ]
+    if not missing:
+        return Company(
+            name=settings.COMPANY_NAME or "",
+            nmls_id=settings.COMPANY_NMLS_ID or "",
+            address=settings.COMPANY_ADDRESS or "",
+            licensing=licensing,
+            support=support,
+        )
+    if goes_live(settings):
+        raise SettingsError(f"setting {missing[0]} is required for live sends but is not set")
+    logger.warning(
+        "sandbox: %s not set, messages use the sample brokerage %r, NMLS %s",
+        ", ".join(missing),
+        SANDBOX_COMPANY_NAME,
+        SANDBOX_NMLS,
+    )
+    return Company(
+        name=settings.COMPANY_NAME or SANDBOX_COMPANY_NAME,
+        nmls_id=settings.COMPANY_NMLS_ID or SANDBOX_NMLS,
+        address=settings.COMPANY_ADDRESS or "100 Sample Street, Springfield, ST 00000",
+        licensing=licensing or "Sample licensing line (sandbox).",
+        support=support,
+        sandbox=True,
+    )
+
+
+def token_secret(settings: Settings) -> str:
+    """The key that signs links: WINBACK_SECRET_KEY, else one derived from the other secrets.
+
+    A live install without any secret at all would sign with a guessable key, so that is
+    refused; the sandbox falls back to the database URL (demo only).
+    """
+    if settings.WINBACK_SECRET_KEY:
+        return settings.WINBACK_SECRET_KEY
+    secrets = [
+        settings.TWILIO_AUTH_TOKEN,
+        settings.SLACK_SIGNING_SECRET,
+        settings.EMAIL_INBOUND_SECRET,
+    ]
+    if not any(secrets) and goes_live(settings):
+        raise SettingsError("setting WINBACK_SECRET_KEY is required for live sends but is not set")
+    material = "|".join(["winback-token-secret", *(s or "" for s in secrets)])
+    if not any(secrets):
+        material += "|" + settings.DATABASE_URL
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def money(value: Decimal | str) -> str:
+    """Dollars and cents: '$1,199.10'."""
+    return f"${Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP):,}"
+
+
+def whole_dollars(value: Decimal | str) -> str:
+    """Whole dollars: '$318,450'."""
+    return f"${Decimal(value).quantize(_DOLLAR, rounding=ROUND_HALF_UP):,}"
+
+
+def percent(value: Decimal | str) -> str:
+    """A rate with three decimals: '6.125%'."""
+    return f"{Decimal(value).quantize(_THOUSANDTH, rounding=ROUND_HALF_UP)}%"
+
+
+def long_date(value: date | str) -> str:
+    """'September 24, 2026'."""
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def _ltv_words(balance: Decimal, loan: Loan | None) -> str:
+    if loan is None or not loan.property_value_cents:
+        return "an assumed 80%"
+    ltv = estimated_ltv(balance=balance, value=Decimal(loan.property_value_cents) / 100)
+    return f"{ltv.quantize(_DOLLAR, rounding=ROUND_HALF_UP)}%"
+
+
+def math_strings(snapshot: dict[str, Any], loan: Loan | None) -> dict[str, str] | None:
+    """The email's payment math from a rate-drop snapshot; None when the snapshot has none."""
+    needed = ("current_payment", "remaining_balance", "offer_rate", "new_payment", "closing_costs")
+    if not all(snapshot.get(key) is not None for key in needed):
+        return None
+    balance = Decimal(snapshot["remaining_balance"])
+    closing_costs = Decimal(snapshot["closing_costs"])
+    new_payment = Decimal(snapshot["new_payment"])
+    months = int(snapshot.get("new_term_months") or 360)
+    example_apr = apr(amount_financed=balance - closing_costs, payment=new_payment, months=months)
+    break_even = snapshot.get("break_even_months")
+    return {
+        "current_payment": money(snapshot["current_payment"]),
+        "remaining_balance": whole_dollars(balance),
+        "example_rate": percent(snapshot["offer_rate"]),
+        "example_apr": percent(example_apr),
+        "new_payment": money(new_payment),
+        "new_term_years": str(months // 12),
+        "monthly_savings": money(snapshot.get("monthly_savings") or "0"),
+        "closing_costs": whole_dollars(closing_costs),
+        "break_even_months": "" if break_even is None else str(break_even),
+        "ltv_assumed": _ltv_words(balance, loan),
+        "rate_as_of": long_date(snapshot["rate_as_of"]) if snapshot.get("rate_as_of") else "",
+    }
+
+
+def reason_for(trigger: str, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Why we are writing, from the batch member's snapshot."""
+    reason: dict[str, Any] = {"trigger": trigger}
+    for key in ("loan_age_years", "anniversary_years", "fallout_months"):
+        if snapshot.get(key) is not None:
+            reason[key] = snapshot[key]
+    if snapshot.get("arm_reset_date"):
+        reason["arm_reset_date"] = long_date(snapshot["arm_reset_date"])
+    if snapshot.get("product"):
+        reason["rate_product"] = _PRODUCT_WORDS.get(snapshot["product"], snapshot["product"])
+    if snapshot.get("rate_source"):
+        reason["rate_source"] = snapshot["rate_source"]
+    return reason
+
+
+def officer_context(officer: LoanOfficer | None, company: Company, email_from: str | None) -> dict:
+    """The `lo` section; a missing NMLS ID fails the render unless this is the sandbox."""
+    lo: dict[str, str] = {}
+    if officer is not None:
+        lo = {"name": officer.name, "email": officer.email}
+        if officer.nmls_id:
+            lo["nmls_id"] = officer.nmls_id
+    if company.sandbox:
+        lo.setdefault("name", "Sample Loan Officer")
+        lo.setdefault("email", email_from or "lo@example.com")
+        lo.setdefault("nmls_id", SANDBOX_NMLS)
+    return lo
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the message's links point, signed for the borrower."""
+
+    base_url: str
+    secret: str
+
+    def savings(self, batch_member_id: int, now: datetime) -> str:
+        """The personal savings page."""
+        token = sign(secret=self.secret, purpose=SAVINGS, subject=batch_member_id, issued_at=now)
+        return f"{self.base_url.rstrip('/')}/s/{token}"
+
+    def unsubscribe(self, contact_id: int, now: datetime) -> str:
+        """The unsubscribe page (and RFC 8058 one-click target)."""
+        token = sign(secret=self.secret, purpose=UNSUBSCRIBE, subject=contact_id, issued_at=now)
+        return f"{self.base_url.rstrip('/')}/u/{token}"
+
+
+def render_context(
+    *,
+    contact: Contact,
+    officer: LoanOfficer | None,
+    batch_member_id: int,
+    trigger: str,
+    snapshot: dict[str, Any],
+    loan: Loan | None,
+    step: Step,
+    company: Company,
+    links: Links,
+    email_from: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Everything one step's templates may use, for one person."""
+    context: dict[str, Any] = {
+        "borrower": {"first_name": contact.first_name, "last_name": contact.last_name},
+        "lo": officer_context(officer, company, email_from),
+        "company": company.as_context(),
+        "links": {
+            "savings": links.savings(batch_member_id, now),
+            "unsubscribe": links.unsubscribe(contact.id, now),
+        },
+        "step": {"number": step.number, "include_stop": step.include_stop},
+        "reason": reason_for(trigger, snapshot),
+    }
+    math = math_strings(snapshot, loan) if step.channel != "sms" else None
+    if math is not None:
+        context["math"] = math
+    return context
