@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -9,10 +10,16 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.channels.base import EmailSender, SmsSender
+from core.channels.email import SandboxEmailSender, SmtpEmailSender
+from core.channels.ratelimit import TokenBucket
+from core.channels.sms import SandboxSmsSender, TwilioSmsSender
 from core.clock import Clock, parse_now
 from core.config import Config, load_config
 from core.db import make_engine, make_sessionmaker
 from core.migrate import pending_revisions, upgrade
+from core.outreach.dispatcher import DEFAULT_SMS_PER_SECOND
+from core.rates.feeds import RateFeed, feed_from_settings
 from core.settings import Settings, SettingsError, load_settings
 from core.tracks.config import Track, load_tracks
 
@@ -45,6 +52,47 @@ class Runtime:
         """The session factory, on a schema that is known to be current."""
         self._ensure_schema()
         return make_sessionmaker(self.engine)
+
+    @cached_property
+    def sms_sender(self) -> SmsSender:
+        """Twilio when TWILIO_ACCOUNT_SID/AUTH_TOKEN are set (TWILIO_API_URL honored), else the
+        sandbox outbox."""
+        s = self.settings
+        if not s.sms_enabled:
+            return SandboxSmsSender()
+        return TwilioSmsSender(
+            account_sid=s.TWILIO_ACCOUNT_SID or "",
+            auth_token=s.TWILIO_AUTH_TOKEN or "",
+            from_number=s.TWILIO_FROM_NUMBER,
+            messaging_service_sid=s.TWILIO_MESSAGING_SERVICE_SID,
+            api_url=s.TWILIO_API_URL,
+        )
+
+    @cached_property
+    def email_sender(self) -> EmailSender:
+        """SMTP (one reused connection) when SMTP_URL is set, else the sandbox outbox."""
+        if self.settings.SMTP_URL:
+            return SmtpEmailSender(self.settings.SMTP_URL, clock=self.clock)
+        return SandboxEmailSender(clock=self.clock)
+
+    @cached_property
+    def sms_rate_limiter(self) -> TokenBucket:
+        """Paces SMS: WINBACK_SMS_PER_SECOND from the environment (default 10 per second)."""
+        raw = os.environ.get("WINBACK_SMS_PER_SECOND", "").strip()
+        try:
+            rate = float(raw) if raw else DEFAULT_SMS_PER_SECOND
+        except ValueError:
+            rate = -1.0
+        if not 0 < rate <= 10_000:
+            raise SettingsError("setting WINBACK_SMS_PER_SECOND must be a number of messages/s")
+        return TokenBucket(rate_per_second=rate, burst=max(1, int(rate)))
+
+    @cached_property
+    def rate_feed(self) -> RateFeed:
+        """Where today's rates come from (RATE_FEED_URL, FRED API with a key, FRED CSV)."""
+        return feed_from_settings(
+            rate_feed_url=self.settings.RATE_FEED_URL, fred_api_key=self.settings.FRED_API_KEY
+        )
 
     def _ensure_schema(self) -> None:
         # The embedded SQLite default has one user, so it migrates itself; a shared

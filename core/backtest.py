@@ -207,11 +207,16 @@ def enabled_triggers(config: Config, only: Iterable[str] | None = None) -> list[
     unknown = sorted((wanted or set()) - set(TRIGGERS))
     if unknown:
         raise BacktestError(f"unknown trigger {unknown[0]}; one of {', '.join(TRIGGERS)}")
-    return [
+    names = [
         name
         for name in TRIGGERS
         if getattr(config.triggers, name).enabled and (wanted is None or name in wanted)
     ]
+    if not names:
+        raise BacktestError(
+            "no trigger to replay: every one named is disabled in the configuration"
+        )
+    return names
 
 
 def evaluate_week(

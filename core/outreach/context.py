@@ -9,7 +9,6 @@ that can only overstate the APR, never understate it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -61,10 +60,9 @@ def goes_live(settings: Settings) -> bool:
 
 def company_from_settings(settings: Settings) -> Company:
     """The brokerage's disclosures; sample values only when no real channel is configured."""
-    support = f"{settings.PUBLIC_BASE_URL.rstrip('/')}"
     # Not in the settings table: optional extras an operator may set in the environment.
     licensing = getattr(settings, "COMPANY_LICENSING", None) or ""
-    support = getattr(settings, "COMPANY_SUPPORT", None) or support
+    support = getattr(settings, "COMPANY_SUPPORT", None) or settings.PUBLIC_BASE_URL.rstrip("/")
     missing = [
         name
         for name in ("COMPANY_NAME", "COMPANY_NMLS_ID", "COMPANY_ADDRESS")
@@ -97,24 +95,8 @@ def company_from_settings(settings: Settings) -> Company:
 
 
 def token_secret(settings: Settings) -> str:
-    """The key that signs links: WINBACK_SECRET_KEY, else one derived from the other secrets.
-
-    A live install without any secret at all would sign with a guessable key, so that is
-    refused; the sandbox falls back to the database URL (demo only).
-    """
-    if settings.WINBACK_SECRET_KEY:
-        return settings.WINBACK_SECRET_KEY
-    secrets = [
-        settings.TWILIO_AUTH_TOKEN,
-        settings.SLACK_SIGNING_SECRET,
-        settings.EMAIL_INBOUND_SECRET,
-    ]
-    if not any(secrets) and goes_live(settings):
-        raise SettingsError("setting WINBACK_SECRET_KEY is required for live sends but is not set")
-    material = "|".join(["winback-token-secret", *(s or "" for s in secrets)])
-    if not any(secrets):
-        material += "|" + settings.DATABASE_URL
-    return hashlib.sha256(material.encode()).hexdigest()
+    """The key that signs links (WINBACK_SECRET_KEY; settings refuse a live install without)."""
+    return settings.secret_key
 
 
 def money(value: Decimal | str) -> str:

@@ -8,13 +8,16 @@ How exactly-once holds (SPEC §2.6, §8), with the guards in the database:
    workers share the queue without overlap; on SQLite (one worker: the documented limit) the
    ``status = 'scheduled'`` condition inside the UPDATE still makes a double claim impossible.
    Nothing ever picks a ``sending`` message again by itself.
-2. **Decide and send** one message per transaction: the person's row is re-read (row-locked on
-   PostgreSQL, so an opt-out recorded meanwhile either lands before the check or waits for the
-   send), compliance decides, the provider is called, the outcome is committed. A crash loses
-   at most the message in flight, which stays ``sending``.
-3. **Recover**: a message still ``sending`` after ``IN_FLIGHT_TIMEOUT`` was interrupted between
-   the provider call and the commit. It may have reached the borrower, so it becomes
-   ``unknown`` (rule ``crashed_in_flight``), surfaced in the audit trail, never resent.
+2. **Decide and hand over**, one message at a time: the person's row is re-read (row-locked
+   on PostgreSQL, so two workers never decide for the same person at once and an opt-out
+   recorded meanwhile is seen), compliance decides, and a send first commits the hand-over
+   mark (``sent_at``, guarded by status and claim) before the provider is called. The outcome
+   is committed right after the call. A crash therefore leaves at most one message in flight.
+3. **Recover**: a message still ``sending`` after ``IN_FLIGHT_TIMEOUT`` was interrupted. With
+   the hand-over mark it was interrupted between the provider call and the commit: it may
+   have reached the borrower, so it becomes ``unknown`` (rule ``crashed_in_flight``), surfaced
+   in the audit trail, never resent. Without the mark it never reached the provider and goes
+   back to the queue.
 
 SMS pacing: a token bucket (``DEFAULT_SMS_PER_SECOND`` = 10 messages/s unless the caller
 passes another) is taken before each SMS. Twilio queues what a long code cannot carry at once;
@@ -24,6 +27,8 @@ passes another) is taken before each SMS. Twilio queues what a long code cannot 
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +44,7 @@ from core.audit.models import AuditEvent
 from core.audit.service import record
 from core.batches.models import BatchMember
 from core.book.models import Contact, Loan, LoanOfficer
-from core.bulk import any_of, bulk_insert
+from core.bulk import bulk_insert
 from core.channels.base import (
     BAD_ADDRESS,
     OPTED_OUT,
@@ -97,6 +102,18 @@ class DispatchReport:
     cancelled: int = 0
     render_failed: int = 0
     retrying: int = 0
+
+    @property
+    def handled(self) -> int:
+        """How many messages this pass settled one way or another."""
+        singles = (self.sent, self.failed, self.unknown, self.tasks, self.cancelled)
+        return (
+            sum(singles)
+            + self.render_failed
+            + self.retrying
+            + sum(self.suppressed.values())
+            + sum(self.held.values())
+        )
 
     def count(self, bucket: dict[str, int], rule: str) -> None:
         """Add one to `rule` in the held or suppressed tally."""
@@ -168,7 +185,11 @@ def release(*, session: Session, ids: list[int], worker_id: str, now: datetime) 
 def recover_in_flight(
     *, session: Session, now: datetime, older_than: timedelta = IN_FLIGHT_TIMEOUT
 ) -> list[int]:
-    """Messages stuck in 'sending' (a crash mid-send) become 'unknown': surfaced, never resent."""
+    """Settle messages a crashed worker left in 'sending'; the ids now 'unknown'.
+
+    Handed to the provider (``sent_at`` set): 'unknown', surfaced, never resent. Only claimed:
+    back to the queue, since no provider ever saw them.
+    """
     stuck = list(
         session.scalars(
             select(Message)
@@ -177,24 +198,30 @@ def recover_in_flight(
             .with_for_update(skip_locked=True)
         )
     )
+    unknown = []
     for message in stuck:
-        message.status = outbox.UNKNOWN
-        message.rule = "crashed_in_flight"
-        # It may have gone out when it was claimed: the caps count it from then.
-        message.sent_at = message.claimed_at or now
         message.updated_at = now
+        if message.sent_at is None:
+            message.status = outbox.SCHEDULED
+            message.attempts = max(0, message.attempts - 1)
+            action, reason = "message.released", "claimed_by_a_crashed_worker"
+        else:
+            message.status = outbox.UNKNOWN
+            message.rule = "crashed_in_flight"
+            unknown.append(message.id)
+            action, reason = "message.unknown", "crashed_in_flight"
         record(
             session=session,
             at=now,
             actor="recovery",
-            action="message.unknown",
+            action=action,
             subject_type="message",
             subject_id=message.id,
-            reason="crashed_in_flight",
+            reason=reason,
             details={"claimed_by": message.claimed_by, "channel": message.channel},
         )
     session.flush()
-    return [message.id for message in stuck]
+    return unknown
 
 
 def dispatch(
@@ -209,8 +236,13 @@ def dispatch(
     worker_id: str,
     limit: int = 1000,
     rate_limiter: TokenBucket | None = None,
+    stop: threading.Event | None = None,
 ) -> DispatchReport:
-    """Send every due touch (up to `limit`), each exactly once, in compliance; a report."""
+    """Send every due touch (up to `limit`), each exactly once, in compliance; a report.
+
+    Setting `stop` (a worker shutting down) ends the pass after the message in flight; the
+    rest of its claim goes back to the queue.
+    """
     run = _Pass(
         session_factory=session_factory,
         now=now,
@@ -221,6 +253,7 @@ def dispatch(
         email=email,
         worker_id=worker_id,
         rate_limiter=rate_limiter,
+        stop=stop,
     )
     run.run(limit)
     return run.report
@@ -246,7 +279,9 @@ def _by_id(session: Session, model: Any, ids: set[int]) -> dict[int, Any]:
 
 
 def _load_chunk(session: Session, ids: list[int], now: datetime) -> _Chunk:
-    messages = list(session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)))
+    messages = list(
+        session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id))
+    )
     enrollments = _by_id(session, Enrollment, {m.enrollment_id for m in messages})
     members = _by_id(session, BatchMember, {e.batch_member_id for e in enrollments.values()})
     contacts = _by_id(session, Contact, {m.contact_id for m in messages})
@@ -302,14 +337,14 @@ def _fresh(session: Session, message: Message) -> _Fresh:
 
 
 def _recent_for(session: Session, contact_id: int, now: datetime) -> RecentSends:
-    """One person's counted messages of the last 7 days, as committed right now."""
+    """One person's counted messages of the last 7 days as committed now, in flight included."""
     return RecentSends(
         list(
             session.scalars(
                 select(Message.sent_at).where(
                     Message.contact_id == contact_id,
                     Message.sent_at > now - WEEK,
-                    Message.status.in_(COUNTED_STATUSES),
+                    Message.status.in_((*COUNTED_STATUSES, outbox.SENDING)),
                 )
             )
         )
@@ -331,7 +366,9 @@ class _Pass:
         email: EmailSender,
         worker_id: str,
         rate_limiter: TokenBucket | None,
+        stop: threading.Event | None = None,
     ) -> None:
+        self.stop = stop
         self.session_factory = session_factory
         self.now = now
         self.settings = settings
@@ -339,7 +376,8 @@ class _Pass:
         self.tracks = tracks
         self.sms = sms
         self.email = email
-        self.worker_id = worker_id
+        # Unique per pass: a claim released by recovery and taken again is not mistaken for ours.
+        self.worker_id = f"{worker_id[:60]}#{uuid.uuid4().hex[:12]}"
         self.rate_limiter = rate_limiter
         self.company: Company = company_from_settings(settings)
         self.secret = token_secret(settings)
@@ -357,7 +395,7 @@ class _Pass:
         """Claim and settle chunks until `limit` messages were handled or none is due."""
         after_id = 0
         handled = 0
-        while handled < limit:
+        while handled < limit and not self._stopping():
             with self.session_factory() as session:
                 if is_paused(session):
                     self._hold_everything_paused(session)
@@ -383,6 +421,8 @@ class _Pass:
             chunk = _load_chunk(session, ids, self.now)
             shared = session.get_bind().dialect.name == "postgresql"
             for message in chunk.messages:
+                if self._stopping():
+                    break
                 self._settle(session, message, chunk, shared)
                 session.commit()
                 pending.discard(message.id)
@@ -395,6 +435,12 @@ class _Pass:
                 release(session=cleanup, ids=unsent, worker_id=self.worker_id, now=self.now)
                 cleanup.commit()
             raise
+        if pending:
+            release(session=session, ids=sorted(pending), worker_id=self.worker_id, now=self.now)
+            session.commit()
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _hold_everything_paused(self, session: Session) -> None:
         """Outreach is paused: nothing is claimed; due messages are marked held by 'paused'."""
@@ -441,6 +487,7 @@ class _Pass:
         except RenderError as exc:
             self._render_failed(session, message, str(exc))
             return
+        self._keep_rendering(session, message, rendered)
         if shared:  # other workers may have messaged this person since the chunk was loaded
             chunk.recent[message.contact_id] = _recent_for(session, message.contact_id, self.now)
         recent = chunk.recent.setdefault(message.contact_id, RecentSends())
@@ -453,8 +500,6 @@ class _Pass:
             self._open_task(session, message, enrollment)
         else:
             self._send(session, message, fresh.contact, enrollment, rendered, context, recent)
-        # Written after the provider call: nothing takes a write lock while it is in flight.
-        self._keep_rendering(session, message, rendered)
 
     def _step(self, track_name: str, message: Message) -> Step | None:
         track = self.tracks.get(track_name)
@@ -481,7 +526,9 @@ class _Pass:
             now=self.now,
         )
 
-    def _decide(self, fresh: _Fresh, step: Step, rendered: Rendered, recent: RecentSends) -> Verdict:
+    def _decide(
+        self, fresh: _Fresh, step: Step, rendered: Rendered, recent: RecentSends
+    ) -> Verdict:
         text = rendered.sms_body or rendered.email_text or rendered.task_text
         return decide(
             recipient=Recipient.from_contact(fresh.contact, fresh.suppressed),
@@ -599,7 +646,8 @@ class _Pass:
         context: dict[str, Any],
         recent: RecentSends,
     ) -> None:
-        self.in_flight = message.id
+        if not self._hand_over(session, message):
+            return
         if message.channel == "sms":
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
@@ -615,6 +663,27 @@ class _Pass:
             result = self.email.send(self._email(message, contact, rendered, context))
             sandbox = isinstance(self.email, SandboxEmailSender)
         self._apply(session, message, contact, enrollment, result, sandbox, recent, to)
+
+    def _hand_over(self, session: Session, message: Message) -> bool:
+        """Commit the mark that the provider is about to get this message; False if the claim
+        was lost (recovery took it back), and then nothing is sent."""
+        marked = session.execute(
+            update(Message)
+            .where(
+                Message.id == message.id,
+                Message.status == outbox.SENDING,
+                Message.claimed_by == self.worker_id,
+                Message.sent_at.is_(None),
+            )
+            .values(sent_at=self.now, updated_at=self.now)
+        ).rowcount
+        if marked != 1:
+            session.rollback()
+            logger.warning("message %d: claim lost before sending, left alone", message.id)
+            return False
+        session.commit()  # no lock is held while the provider call is in flight
+        self.in_flight = message.id
+        return True
 
     def _email(
         self, message: Message, contact: Contact, rendered: Rendered, context: dict[str, Any]
@@ -647,6 +716,8 @@ class _Pass:
         """Record what the provider said; exactly one outcome per call."""
         message.provider_id = result.provider_id[:80] if result.provider_id else None
         message.error_code = result.error_code
+        if result.outcome not in (SENT, UNKNOWN_OUTCOME):
+            message.sent_at = None  # nothing reached the borrower: no cap counts it
         if result.detail:
             message.details = {"provider": result.detail[:500]}
         audit = {"to": to, "provider_id": message.provider_id, "error_code": result.error_code}

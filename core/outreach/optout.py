@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -20,9 +21,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
-from core.book.models import GRANTED, OPTED_OUT, UNKNOWN, Contact
+from core.book.models import GRANTED, OPTED_OUT, UNKNOWN, Contact, Loan, LoanOfficer
 from core.book.normalize import normalize_email, normalize_phone
 from core.consent.models import ConsentEvent, Suppression
+from core.outreach.models import Enrollment, Message
 from core.outreach.service import end_sequences
 from core.privacy import mask_email, mask_phone
 
@@ -267,3 +269,79 @@ def record_opt_in_keyword(
         )
     session.flush()
     return back
+
+
+def _iso(moment: datetime | date | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _consent(contact: Contact, channel: str) -> dict[str, Any]:
+    return {
+        "state": getattr(contact, f"{channel}_consent"),
+        "at": _iso(getattr(contact, f"{channel}_consent_at")),
+        "source": getattr(contact, f"{channel}_consent_source"),
+    }
+
+
+def _loans(session: Session, contact_id: int) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Loan).where(Loan.contact_id == contact_id).order_by(Loan.id))
+    return [
+        {"loan_number": loan.loan_number, "status": loan.status, "program": loan.program,
+         "note_rate": None if loan.note_rate is None else str(loan.note_rate),
+         "amount": None if loan.loan_amount_cents is None else loan.loan_amount_cents / 100,
+         "funded_date": _iso(loan.funded_date), "fallout_date": _iso(loan.fallout_date)}
+        for loan in rows
+    ]  # fmt: skip
+
+
+def _enrollments(session: Session, contact_id: int) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(Enrollment).where(Enrollment.contact_id == contact_id).order_by(Enrollment.id)
+    )
+    return [
+        {"id": e.id, "track": e.track, "status": e.status, "stop_reason": e.stop_reason,
+         "enrolled_at": _iso(e.enrolled_at), "ended_at": _iso(e.ended_at)}
+        for e in rows
+    ]  # fmt: skip
+
+
+def _messages(session: Session, contact_id: int) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(Message).where(Message.contact_id == contact_id).order_by(Message.id)
+    )
+    return [
+        {"id": m.id, "enrollment_id": m.enrollment_id, "step": m.step, "channel": m.channel,
+         "template": m.template, "status": m.status, "rule": m.rule, "due_at": _iso(m.due_at),
+         "sent_at": _iso(m.sent_at), "provider_id": m.provider_id}
+        for m in rows
+    ]  # fmt: skip
+
+
+def whois(*, session: Session, address: str) -> list[dict[str, Any]]:
+    """Everyone holding this phone or email: consent per channel, loans, sequences, messages.
+
+    For staff (CLI, Slack): the details are shown in full, and must never be logged.
+    """
+    kind, value = address_kind(address)
+    people = contacts_with(session=session, kind=kind, value=value)
+    found = []
+    for person in people:
+        listed = session.scalars(
+            select(Suppression.kind).where(
+                ((Suppression.kind == "phone") & (Suppression.value == (person.phone or "")))
+                | ((Suppression.kind == "email") & (Suppression.value == (person.email or "")))
+            )
+        )
+        officer = session.get(LoanOfficer, person.lo_id) if person.lo_id else None
+        found.append(
+            {"id": person.id, "name": person.display_name, "phone": person.phone,
+             "email": person.email, "phone_status": person.phone_status,
+             "property_state": person.property_state,
+             "consent": {"sms": _consent(person, "sms"), "email": _consent(person, "email")},
+             "suppressed": sorted(set(listed)),
+             "loan_officer": officer.name if officer else None,
+             "loans": _loans(session, person.id),
+             "enrollments": _enrollments(session, person.id),
+             "messages": _messages(session, person.id)}
+        )  # fmt: skip
+    return found

@@ -134,7 +134,7 @@ class FalloutAnniversary:
         settings = ctx.config.triggers.fallout_anniversary
         cooled = ctx.today - timedelta(days=settings.denied_cooling_days)
         denied_ok = or_(Loan.status != DENIED, Loan.fallout_date <= cooled)
-        filters = [Loan.status.in_(FALLOUTS), Loan.fallout_date.is_not(None), denied_ok]
+        filters = [Loan.status.in_(FALLOUTS), Loan.fallout_date <= ctx.today, denied_ok]
         if not for_segment:
             windows = [
                 Loan.fallout_date.between(
@@ -179,6 +179,7 @@ class ArmReset:
         query = loan_query(Loan.id, Loan.contact_id, Loan.arm_first_adjustment_date).where(
             Loan.status == FUNDED,
             Loan.is_arm.is_(True),
+            Loan.funded_date <= ctx.today,
             Loan.arm_first_adjustment_date.between(ctx.today, ctx.today + timedelta(days=within)),
             *standard_filters(
                 self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment

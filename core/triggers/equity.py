@@ -42,7 +42,7 @@ class _EquityTrigger:
             Loan.property_value_cents > 0,
             Loan.loan_amount_cents > 0,
             Loan.note_rate.is_not(None),
-            Loan.funded_date.is_not(None),
+            Loan.funded_date <= ctx.today,  # a backtest at a past date sees only older loans
         ]
         if self.original_ltv_above is not None:  # only loans that started with mortgage insurance
             filters.append(
