@@ -134,6 +134,17 @@ def run_demo(
     )
     with sessions() as session:
         result.extra["outbox"] = _outbox(session)
+        reached = session.scalar(
+            select(func.count(func.distinct(Message.contact_id))).where(
+                Message.status.in_(("sent", "sandbox"))
+            )
+        )
+    result.extra["people_reached"] = reached or 0
+    say(
+        f"7. {reached} of the {result.batch_size} people in the batch got their first touch in "
+        "that pass; the rest of each sequence (follow-ups, then a call task for the loan "
+        "officer) stays scheduled and stops the moment someone replies or opts out."
+    )
     return result
 
 
