@@ -116,6 +116,7 @@ def main(argv: list[str]) -> None:
                 f"{backend}: book ready in {time.perf_counter() - started:.0f} s", file=sys.stderr
             )
             rows.append({"backend": backend, **_measure(url)})
+            print(rows[-1], file=sys.stderr, flush=True)
     print_table(
         f"every trigger over {args.loans} loans (goal: triggers <= 5 s, segments <= 2 s); "
         "evaluate = triggers + batches + enrolling auto-approved ones; again = a second run",

@@ -29,16 +29,19 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Engine, Select, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.audit.models import AuditEvent
 from core.audit.service import record
@@ -87,6 +90,7 @@ MAX_ATTEMPTS = 5
 IN_FLIGHT_TIMEOUT = timedelta(minutes=10)
 CHUNK = 200  # messages claimed per short claim transaction
 SessionFactory = Callable[[], Session]
+_RENDERING = ("template_version_id", "subject", "body")
 
 
 @dataclass
@@ -305,50 +309,57 @@ class _Fresh:
     stop_reason: str | None
     suppressed: frozenset[tuple[str, str]]
     paused: bool
+    recent: RecentSends | None  # read with the lock when other workers may share the queue
 
 
-def _fresh(session: Session, message: Message) -> _Fresh:
+@lru_cache(maxsize=2)
+def _fresh_statement(with_recent: bool) -> Select[Any]:
+    """One statement for everything a decision needs, built once (bind parameters vary)."""
     phone_listed = exists().where(Suppression.kind == "phone", Suppression.value == Contact.phone)
     email_listed = exists().where(
         Suppression.kind == "email", Suppression.value == func.lower(Contact.email)
     )
-    row = session.execute(
-        select(
-            Contact,
-            Enrollment.status,
-            Enrollment.stop_reason,
-            phone_listed,
-            email_listed,
-            paused_flag(),
+    columns: list[Any] = [
+        Contact,
+        Enrollment.status,
+        Enrollment.stop_reason,
+        phone_listed,
+        email_listed,
+        paused_flag(),
+    ]
+    if with_recent:  # PostgreSQL: the person's counted sends, in flight included, in one go
+        columns.append(
+            select(func.array_agg(Message.sent_at))
+            .where(
+                Message.contact_id == Contact.id,
+                Message.sent_at > bindparam("since"),
+                Message.status.in_((*COUNTED_STATUSES, outbox.SENDING)),
+            )
+            .scalar_subquery()
         )
+    return (
+        select(*columns)
         .select_from(Contact)
         .join(Enrollment, Enrollment.contact_id == Contact.id)
-        .where(Contact.id == message.contact_id, Enrollment.id == message.enrollment_id)
+        .where(Contact.id == bindparam("contact_id"), Enrollment.id == bindparam("enrollment_id"))
         .with_for_update(of=Contact)
         .execution_options(populate_existing=True)
-    ).one()
-    contact, status, stop_reason, phone_on_list, email_on_list, paused = row
+    )
+
+
+def _fresh(session: Session, message: Message, now: datetime, with_recent: bool) -> _Fresh:
+    parameters = {"contact_id": message.contact_id, "enrollment_id": message.enrollment_id}
+    if with_recent:
+        parameters["since"] = now - WEEK
+    row = session.execute(_fresh_statement(with_recent), parameters).one()
+    contact, status, stop_reason, phone_on_list, email_on_list, paused = row[:6]
     suppressed = set()
     if phone_on_list and contact.phone:
         suppressed.add(("phone", contact.phone))
     if email_on_list and contact.email:
         suppressed.add(("email", contact.email.strip().lower()))
-    return _Fresh(contact, status, stop_reason, frozenset(suppressed), bool(paused))
-
-
-def _recent_for(session: Session, contact_id: int, now: datetime) -> RecentSends:
-    """One person's counted messages of the last 7 days as committed now, in flight included."""
-    return RecentSends(
-        list(
-            session.scalars(
-                select(Message.sent_at).where(
-                    Message.contact_id == contact_id,
-                    Message.sent_at > now - WEEK,
-                    Message.status.in_((*COUNTED_STATUSES, outbox.SENDING)),
-                )
-            )
-        )
-    )
+    recent = RecentSends(list(row[6] or [])) if with_recent else None
+    return _Fresh(contact, status, stop_reason, frozenset(suppressed), bool(paused), recent)
 
 
 class _Pass:
@@ -396,7 +407,7 @@ class _Pass:
         after_id = 0
         handled = 0
         while handled < limit and not self._stopping():
-            with self.session_factory() as session:
+            with self._session() as session:
                 if is_paused(session):
                     self._hold_everything_paused(session)
                     session.commit()
@@ -414,6 +425,25 @@ class _Pass:
                 after_id = ids[-1]
                 handled += len(ids)
                 self._settle_chunk(session, ids)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session that keeps one connection across its many short transactions.
+
+        A session normally hands its connection back to the pool at each commit; taking it
+        again costs a ping and a reset, several round trips per message.
+        """
+        with self.session_factory() as probe:
+            bind = probe.get_bind()
+        if not isinstance(bind, Engine):
+            with self.session_factory() as session:
+                yield session
+            return
+        with (
+            bind.connect() as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
+            yield session
 
     def _settle_chunk(self, session: Session, ids: list[int]) -> None:
         pending = set(ids)
@@ -469,7 +499,7 @@ class _Pass:
     # --- one message ---------------------------------------------------------------------------
     def _settle(self, session: Session, message: Message, chunk: _Chunk, shared: bool) -> None:
         enrollment = chunk.enrollments[message.enrollment_id]
-        fresh = _fresh(session, message)
+        fresh = _fresh(session, message, self.now, with_recent=shared)
         if fresh.enrollment_status != outbox.ACTIVE:
             reason = fresh.stop_reason or f"sequence_{fresh.enrollment_status}"
             self._cancel(session, message, reason)
@@ -488,8 +518,8 @@ class _Pass:
             self._render_failed(session, message, str(exc))
             return
         self._keep_rendering(session, message, rendered)
-        if shared:  # other workers may have messaged this person since the chunk was loaded
-            chunk.recent[message.contact_id] = _recent_for(session, message.contact_id, self.now)
+        if fresh.recent is not None:  # other workers may have messaged this person meanwhile
+            chunk.recent[message.contact_id] = fresh.recent
         recent = chunk.recent.setdefault(message.contact_id, RecentSends())
         verdict = self._decide(fresh, step, rendered, recent)
         if verdict.action == "hold":
@@ -629,9 +659,10 @@ class _Pass:
         track = self.tracks.get(enrollment.track)
         if track is None or message.step < len(track.steps):
             return
+        table = Enrollment.__table__
         session.execute(
-            update(Enrollment)
-            .where(Enrollment.id == enrollment.id, Enrollment.status == outbox.ACTIVE)
+            table.update()
+            .where(table.c.id == enrollment.id, table.c.status == outbox.ACTIVE)
             .values(status=outbox.COMPLETED, ended_at=self.now)
         )
 
@@ -667,20 +698,24 @@ class _Pass:
     def _hand_over(self, session: Session, message: Message) -> bool:
         """Commit the mark that the provider is about to get this message; False if the claim
         was lost (recovery took it back), and then nothing is sent."""
+        table = Message.__table__
+        rendering = {name: getattr(message, name) for name in _RENDERING}
         marked = session.execute(
-            update(Message)
+            table.update()
             .where(
-                Message.id == message.id,
-                Message.status == outbox.SENDING,
-                Message.claimed_by == self.worker_id,
-                Message.sent_at.is_(None),
+                table.c.id == message.id,
+                table.c.status == outbox.SENDING,
+                table.c.claimed_by == self.worker_id,
+                table.c.sent_at.is_(None),
             )
-            .values(sent_at=self.now, updated_at=self.now)
+            .values(sent_at=self.now, updated_at=self.now, **rendering)
         ).rowcount
         if marked != 1:
             session.rollback()
             logger.warning("message %d: claim lost before sending, left alone", message.id)
             return False
+        for name, value in (*rendering.items(), ("sent_at", self.now)):
+            set_committed_value(message, name, value)  # written above, not to be flushed again
         session.commit()  # no lock is held while the provider call is in flight
         self.in_flight = message.id
         return True

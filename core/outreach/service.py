@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.audit.service import record
 from core.batches.models import Batch, BatchMember
-from core.bulk import allocate_ids, bulk_insert
+from core.bulk import allocate_ids, any_of, bulk_insert
 from core.outreach.models import (
     ACTIVE,
     CANCELLED,
@@ -49,7 +49,7 @@ def enroll_batch(
         session.scalars(
             select(Enrollment.contact_id).where(
                 Enrollment.status == ACTIVE,
-                Enrollment.contact_id.in_([member.contact_id for member in batch_members]),
+                any_of(session, Enrollment.contact_id, [m.contact_id for m in batch_members]),
             )
         )
     )
