@@ -7,6 +7,7 @@ import sys
 BENCHMARKS = {
     "import": "bench.import_book",
     "evaluate": "bench.evaluate",
+    "dispatch": "bench.dispatch",
 }
 
 

@@ -8,6 +8,7 @@ processors are applied directly, so values are converted exactly as SQLAlchemy w
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -67,13 +68,20 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     dialect = connection.dialect
     columns = [column for column in table.columns if column.name in rows[0]]
     names = [column.name for column in columns]
-    processors = [_remember_last(column.type._cached_bind_processor(dialect)) for column in columns]
+    fetch = operator.itemgetter(*names)
+    # Only columns whose type converts values (dates, times, JSON, …) pay for a call.
+    converted = [
+        (index, processor)
+        for index, column in enumerate(columns)
+        if (processor := _remember_last(column.type._cached_bind_processor(dialect)))
+    ]
 
     def values(row: dict[str, Any]) -> list[Any]:
-        return [
-            value if processor is None or value is None else processor(value)
-            for value, processor in zip((row[name] for name in names), processors, strict=True)
-        ]
+        cells = list(fetch(row)) if len(names) > 1 else [fetch(row)]
+        for index, processor in converted:
+            if cells[index] is not None:
+                cells[index] = processor(cells[index])
+        return cells
 
     column_list = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     table_name = dialect.identifier_preparer.format_table(table)

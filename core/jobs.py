@@ -9,6 +9,7 @@ Dispatch needs no such lock: claiming with SKIP LOCKED lets workers share the qu
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -141,6 +142,7 @@ def dispatch_job(
     worker_id: str,
     rate_limiter: TokenBucket | None = None,
     limit: int = 1000,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """One dispatch pass; the report as JSON."""
     report = dispatch(
@@ -154,6 +156,7 @@ def dispatch_job(
         worker_id=worker_id,
         limit=limit,
         rate_limiter=rate_limiter,
+        stop=stop,
     )
     return report.as_json()
 

@@ -29,6 +29,7 @@ _PRODUCT_WORDS = {"30y": "30-year fixed", "15y": "15-year fixed"}
 _THOUSANDTH = Decimal("0.001")
 _CENT = Decimal("0.01")
 _DOLLAR = Decimal("1")
+_WARNED: set[tuple[str, ...]] = set()
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,14 @@ def company_from_settings(settings: Settings) -> Company:
         )
     if goes_live(settings):
         raise SettingsError(f"setting {missing[0]} is required for live sends but is not set")
-    logger.warning(
-        "sandbox: %s not set, messages use the sample brokerage %r, NMLS %s",
-        ", ".join(missing),
-        SANDBOX_COMPANY_NAME,
-        SANDBOX_NMLS,
-    )
+    if tuple(missing) not in _WARNED:  # once per process, not at every dispatch pass
+        _WARNED.add(tuple(missing))
+        logger.warning(
+            "sandbox: %s not set, messages use the sample brokerage %r, NMLS %s",
+            ", ".join(missing),
+            SANDBOX_COMPANY_NAME,
+            SANDBOX_NMLS,
+        )
     return Company(
         name=settings.COMPANY_NAME or SANDBOX_COMPANY_NAME,
         nmls_id=settings.COMPANY_NMLS_ID or SANDBOX_NMLS,

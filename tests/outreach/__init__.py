@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.book.models import Contact, LoanOfficer
@@ -285,11 +285,22 @@ def phone_number(n: int) -> str:
     return f"+14152{n:06d}"
 
 
-def seed_due_texts(sessions: sessionmaker[Session], count: int, *, now: datetime = NOW) -> None:
-    """`count` reachable Californians, each in an approved batch with one text due at `now`.
+# What one seeded touch is: (trigger, track, step, channel, template, snapshot).
+SEEDED_TOUCH = {
+    "sms": ("rate_drop", "refinance", 1, "sms", "intro", {}),
+    "email": ("loan_age", "repeat_purchase", 2, "email", "intro", {"loan_age_years": 5}),
+}
+
+
+def seed_due_texts(
+    sessions: sessionmaker[Session], count: int, *, now: datetime = NOW, channel: str = "sms"
+) -> None:
+    """`count` reachable Californians, each in an approved batch with one touch due at `now`
+    (a refinance text, or with channel='email' a repeat-purchase email).
 
     Built with bulk inserts, so tens of thousands take seconds (tests and the benchmark).
     """
+    trigger, track, step, channel, template, snapshot = SEEDED_TOUCH[channel]
     from core.batches.models import APPROVED, Batch, BatchMember
     from core.book.models import Contact, Loan
     from core.bulk import allocate_ids, bulk_insert
@@ -297,8 +308,9 @@ def seed_due_texts(sessions: sessionmaker[Session], count: int, *, now: datetime
 
     with sessions() as session, session.begin():
         lo = officer(session)
+        seeded = session.scalar(select(func.count()).select_from(Contact)) or 0
         batch = Batch(
-            trigger="rate_drop", segment="refinance", status=APPROVED, size=count,
+            trigger=trigger, segment=track, status=APPROVED, size=count,
             created_at=now, decided_at=now, decided_by="seed",
         )  # fmt: skip
         session.add(batch)
@@ -308,7 +320,8 @@ def seed_due_texts(sessions: sessionmaker[Session], count: int, *, now: datetime
         member_ids = allocate_ids(session, BatchMember.__table__, count)
         enrollment_ids = allocate_ids(session, Enrollment.__table__, count)
         stamps = {"created_at": now, "updated_at": now}
-        rows = list(enumerate(zip(contact_ids, loan_ids, member_ids, enrollment_ids, strict=True)))
+        ids = zip(contact_ids, loan_ids, member_ids, enrollment_ids, strict=True)
+        rows = list(enumerate(ids, start=seeded))
         bulk_insert(session, Contact.__table__, [
             {"id": c, "first_name": f"Pat{n}", "last_name": "Borrower",
              "email": f"pat{n}@example.com", "phone": phone_number(n), "phone_status": "ok",
@@ -323,18 +336,18 @@ def seed_due_texts(sessions: sessionmaker[Session], count: int, *, now: datetime
         ])  # fmt: skip
         bulk_insert(session, BatchMember.__table__, [
             {"id": m, "batch_id": batch.id, "contact_id": c, "loan_id": loan,
-             "trigger": "rate_drop", "occasion": f"seed:{n}", "live": True, "snapshot": {},
+             "trigger": trigger, "occasion": f"seed:{n}", "live": True, "snapshot": snapshot,
              "created_at": now}
             for n, (c, loan, m, _) in rows
         ])  # fmt: skip
         bulk_insert(session, Enrollment.__table__, [
-            {"id": e, "contact_id": c, "batch_member_id": m, "track": "refinance",
+            {"id": e, "contact_id": c, "batch_member_id": m, "track": track,
              "status": "active", "enrolled_at": now}
             for _, (c, _, m, e) in rows
         ])  # fmt: skip
         bulk_insert(session, Message.__table__, [
-            {"enrollment_id": e, "contact_id": c, "step": 1, "channel": "sms",
-             "template": "intro", "status": "scheduled", "due_at": now, "attempts": 0,
+            {"enrollment_id": e, "contact_id": c, "step": step, "channel": channel,
+             "template": template, "status": "scheduled", "due_at": now, "attempts": 0,
              "updated_at": now}
             for _, (c, _, _, e) in rows
         ])  # fmt: skip

@@ -23,7 +23,9 @@ from core.tracks.config import load_tracks
 from tests.fakes.twilio_api import FakeTwilio, fake_twilio  # noqa: F401
 from tests.outreach import (
     NOW,
+    QuickFakeTwilio,
     live_settings,
+    quick_twilio,  # noqa: F401
     run_dispatch,
     seed_due_texts,
     sessions,  # noqa: F401
@@ -162,8 +164,9 @@ def test_many_worker_processes_send_each_message_exactly_once(
     workers: int,
     database_url: str,
     sessions: sessionmaker[Session],
-    fake_twilio: FakeTwilio,
+    quick_twilio: QuickFakeTwilio,
 ) -> None:
+    fake_twilio = quick_twilio
     count = 5000
     seed_due_texts(sessions, count)
     spawn = multiprocessing.get_context("spawn")

@@ -1,0 +1,176 @@
+"""Outreach commands: `dispatch`, `tick`, `worker`, `optout`, `whois`, `pause`, `resume`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
+from bot.runtime import Runtime
+from bot.worker import mask_logs, run_worker, worker_id
+from core import jobs
+from core.outreach.dispatcher import dispatch
+from core.outreach.optout import OptOutError, record_opt_out, whois
+from core.outreach.switches import pause, resume
+from core.privacy import mask_contact_details
+
+ByOption = Annotated[str, typer.Option("--by", help="Who does it (recorded in the audit trail).")]
+LimitOption = Annotated[int, typer.Option("--limit", help="At most this many messages.", min=1)]
+Target = Annotated[str, typer.Argument(metavar="PHONE|EMAIL", help="A phone number or email.")]
+
+
+def _senders(rt: Runtime) -> dict[str, Any]:
+    return {
+        "sms": rt.sms_sender,
+        "email": rt.email_sender,
+        "rate_limiter": rt.sms_rate_limiter,
+    }
+
+
+def _rules(counts: dict[str, int]) -> str:
+    return ", ".join(f"{rule} {n}" for rule, n in sorted(counts.items())) or "none"
+
+
+def _say_dispatch(report: dict[str, Any]) -> None:
+    typer.echo(
+        f"sent {report['sent']}, failed {report['failed']}, unknown {report['unknown']}, "
+        f"call tasks {report['tasks']}; held: {_rules(report['held'])}; "
+        f"suppressed: {_rules(report['suppressed'])}"
+    )
+
+
+@app.command("dispatch")
+def dispatch_command(
+    now: NowOption = None, limit: LimitOption = 100_000, as_json: JsonOption = False
+) -> None:
+    """Send every due touch, exactly once, as the compliance rules allow."""
+    mask_logs()
+    rt = runtime(now)
+    report = dispatch(
+        session_factory=rt.sessions, now=rt.clock.now(), settings=rt.settings, config=rt.config,
+        tracks=rt.tracks, worker_id=worker_id(), limit=limit, **_senders(rt),
+    ).as_json()  # fmt: skip
+    if as_json:
+        print_json(report)
+    else:
+        _say_dispatch(report)
+
+
+@app.command("tick")
+def tick_command(
+    now: NowOption = None,
+    fetch: Annotated[
+        bool, typer.Option("--fetch/--no-fetch", help="Fetch today's rates first.")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """One pass of everything the worker does: rates, evaluation, expiries, recovery, dispatch."""
+    mask_logs()
+    rt = runtime(now)
+    summary = jobs.tick(
+        session_factory=rt.sessions, now=rt.clock.now(), settings=rt.settings, config=rt.config,
+        tracks=rt.tracks, feed=rt.rate_feed if fetch else None, worker_id=worker_id(),
+        **_senders(rt),
+    )  # fmt: skip
+    if as_json:
+        print_json(summary)
+        return
+    evaluation = summary["evaluation"]
+    typer.echo(f"rates: {json.dumps(summary['rates'])}")
+    ran = f"ran ({evaluation['why']})" if evaluation.get("evaluated") else "not needed"
+    typer.echo(f"evaluation: {ran}, {len(evaluation.get('batches', []))} new batch(es)")
+    typer.echo(f"expired batches: {summary['expired']}; recovered: {summary['recovered']}")
+    _say_dispatch(summary["dispatch"])
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run the scheduler: dispatch every 30 s, rates, evaluation, expiries, recovery."""
+    run_worker(runtime())
+
+
+@app.command("optout")
+def optout_command(target: Target, by: ByOption = "cli", as_json: JsonOption = False) -> None:
+    """Record an opt-out: every channel, at once, queued messages cancelled."""
+    mask_logs()
+    rt = runtime()
+    try:
+        with rt.sessions() as session, session.begin():
+            result = record_opt_out(
+                session=session, address=target, channel=None, source="cli", by=by,
+                now=rt.clock.now(), evidence=f"recorded by {by} from the command line",
+            )  # fmt: skip
+    except OptOutError as exc:
+        fail(f"{mask_contact_details(target)}: {exc}")
+    payload = {
+        "opted_out": result.contact_ids,
+        "cancelled": result.cancelled,
+        "suppressed": result.suppressed,
+    }
+    if as_json:
+        print_json(payload)
+    else:
+        who = (
+            f"{len(result.contact_ids)} contact(s)" if result.contact_ids else "nobody in the book"
+        )
+        typer.echo(f"opted out {who}; {result.cancelled} queued message(s) cancelled")
+
+
+@app.command("whois")
+def whois_command(target: Target, as_json: JsonOption = False) -> None:
+    """A contact's consent per channel, loans, sequences and messages (for staff: never logged)."""
+    rt = runtime()
+    try:
+        with rt.sessions() as session:
+            found = whois(session=session, address=target)
+    except OptOutError as exc:
+        fail(f"{mask_contact_details(target)}: {exc}")
+    if as_json:
+        print_json({"contacts": found})
+        return
+    if not found:
+        typer.echo("nobody in the book has that phone or email")
+    for person in found:
+        consent = person["consent"]
+        typer.echo(
+            f"#{person['id']} {person['name']} {person['phone'] or '-'} {person['email'] or '-'}"
+            f" | SMS {consent['sms']['state']}, email {consent['email']['state']}"
+            f" | phone {person['phone_status']} | LO {person['loan_officer'] or '-'}"
+        )
+        for loan in person["loans"]:
+            typer.echo(f"  loan {loan['loan_number']}: {loan['status']} {loan['note_rate'] or ''}")
+        for enrollment in person["enrollments"]:
+            typer.echo(f"  track {enrollment['track']}: {enrollment['status']}")
+        for message in person["messages"]:
+            rule = f" ({message['rule']})" if message["rule"] else ""
+            typer.echo(f"  step {message['step']} {message['channel']}: {message['status']}{rule}")
+
+
+@app.command("pause")
+def pause_command(
+    by: ByOption = "cli",
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (audit trail).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Hold every marketing message until `winback resume`."""
+    rt = runtime()
+    with rt.sessions() as session, session.begin():
+        pause(session=session, by=by, reason=reason, now=rt.clock.now())
+    if as_json:
+        print_json({"paused": True, "by": by, "reason": reason})
+    else:
+        typer.echo(f"outreach paused by {by}")
+
+
+@app.command("resume")
+def resume_command(by: ByOption = "cli", as_json: JsonOption = False) -> None:
+    """Let outreach flow again."""
+    rt = runtime()
+    with rt.sessions() as session, session.begin():
+        resume(session=session, by=by, now=rt.clock.now())
+    if as_json:
+        print_json({"paused": False, "by": by})
+    else:
+        typer.echo(f"outreach resumed by {by}")
