@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Row
+from sqlalchemy import Row, exists, not_
 
+from core.batches.models import BatchMember
 from core.book.models import FUNDED, Loan
 from core.config import LtvConfig
 from core.loanmath import estimated_ltv, estimated_value, payments_made, remaining_balance
@@ -44,6 +45,18 @@ class _EquityTrigger:
             Loan.note_rate.is_not(None),
             Loan.funded_date <= ctx.today,  # a backtest at a past date sees only older loans
         ]
+        if not for_segment:
+            # The occasion is once per loan: loans already in a live batch need no more math.
+            filters.append(
+                not_(
+                    exists().where(
+                        BatchMember.contact_id == Loan.contact_id,
+                        BatchMember.trigger == self.name,
+                        BatchMember.loan_id == Loan.id,
+                        BatchMember.live.is_(True),
+                    )
+                )
+            )
         if self.original_ltv_above is not None:  # only loans that started with mortgage insurance
             filters.append(
                 Loan.loan_amount_cents * 100 > Loan.property_value_cents * self.original_ltv_above
