@@ -54,22 +54,35 @@ def _servers(pipe: Connection) -> None:
     twilio.stop()
 
 
+class _Stamped:
+    """An SMS sender that notes when each text was handed to it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.at: list[float] = []
+
+    def send(self, *, to: str, body: str, status_callback: str | None = None) -> Any:
+        """Note the time, then send through the real sender."""
+        self.at.append(time.perf_counter())
+        return self.inner.send(to=to, body=body, status_callback=status_callback)
+
+
 def _pass(
     url: str, now: datetime, servers: dict[str, Any], **options: Any
-) -> tuple[float, DispatchReport]:
-    """One dispatch pass in this process; (seconds, report)."""
+) -> tuple[float, DispatchReport, _Stamped]:
+    """One dispatch pass in this process; (seconds, report, the stamped SMS sender)."""
     from tests.outreach import live_settings, twilio_sender_for
 
     sessions = make_sessionmaker(make_engine(url))
     email = options.pop("email", SandboxEmailSender())
+    sms = _Stamped(twilio_sender_for(servers["twilio_url"], servers["sid"], servers["token"]))
     started = time.perf_counter()
     report = dispatch(
         session_factory=sessions, now=now, settings=live_settings(url), config=load_config(),
-        tracks=load_tracks(options.pop("tracks", SMS_ONLY)), worker_id="bench",
-        sms=twilio_sender_for(servers["twilio_url"], servers["sid"], servers["token"]),
+        tracks=load_tracks(options.pop("tracks", SMS_ONLY)), worker_id="bench", sms=sms,
         email=email, limit=10_000_000, **options,
     )  # fmt: skip
-    return time.perf_counter() - started, report
+    return time.perf_counter() - started, report, sms
 
 
 def _worker(url: str, now: str, servers: dict[str, Any]) -> int:

@@ -56,7 +56,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _job(name: str, run: Callable[[datetime], dict[str, Any]], clock: Callable[[], datetime]):  # type: ignore[no-untyped-def]
+def _job(
+    name: str, run: Callable[[datetime], dict[str, Any]], clock: Callable[[], datetime]
+) -> Callable[[], None]:
     def job() -> None:
         summary = run(clock())
         logger.info("%s: %s", name, summary)
@@ -72,7 +74,7 @@ def job_functions(rt: Runtime, stop: threading.Event) -> dict[str, Callable[[dat
         "dispatch": lambda now: jobs.dispatch_job(
             session_factory=sessions, now=now, settings=settings, config=rt.config,
             tracks=rt.tracks, sms=rt.sms_sender, email=rt.email_sender, worker_id=me,
-            rate_limiter=rt.sms_rate_limiter, stop=stop,
+            rate_limiter=rt.sms_rate_limiter, stop=stop, clock=rt.clock.now,
         ),
         "recover": lambda now: jobs.recover_in_flight_job(session_factory=sessions, now=now),
         "expire": lambda now: jobs.expire_batches_job(session_factory=sessions, now=now),

@@ -143,6 +143,7 @@ def dispatch_job(
     rate_limiter: TokenBucket | None = None,
     limit: int = 1000,
     stop: threading.Event | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
     """One dispatch pass; the report as JSON."""
     report = dispatch(
@@ -157,6 +158,7 @@ def dispatch_job(
         limit=limit,
         rate_limiter=rate_limiter,
         stop=stop,
+        clock=clock,
     )
     return report.as_json()
 
@@ -174,6 +176,7 @@ def tick(
     worker_id: str,
     rate_limiter: TokenBucket | None = None,
     limit: int = 100_000,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
     """Everything the worker does, once, in order; a JSON-able summary of each step."""
     summary: dict[str, Any] = {}
@@ -192,6 +195,6 @@ def tick(
     summary["dispatch"] = dispatch_job(
         session_factory=session_factory, now=now, settings=settings, config=config,
         tracks=tracks, sms=sms, email=email, worker_id=worker_id,
-        rate_limiter=rate_limiter, limit=limit,
+        rate_limiter=rate_limiter, limit=limit, clock=clock,
     )  # fmt: skip
     return summary

@@ -50,7 +50,8 @@ def dispatch_command(
     rt = runtime(now)
     report = dispatch(
         session_factory=rt.sessions, now=rt.clock.now(), settings=rt.settings, config=rt.config,
-        tracks=rt.tracks, worker_id=worker_id(), limit=limit, **_senders(rt),
+        tracks=rt.tracks, worker_id=worker_id(), limit=limit, clock=rt.clock.now,
+        **_senders(rt),
     ).as_json()  # fmt: skip
     if as_json:
         print_json(report)
@@ -72,7 +73,7 @@ def tick_command(
     summary = jobs.tick(
         session_factory=rt.sessions, now=rt.clock.now(), settings=rt.settings, config=rt.config,
         tracks=rt.tracks, feed=rt.rate_feed if fetch else None, worker_id=worker_id(),
-        **_senders(rt),
+        clock=rt.clock.now, **_senders(rt),
     )  # fmt: skip
     if as_json:
         print_json(summary)

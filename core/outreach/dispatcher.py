@@ -167,6 +167,7 @@ def claim_due(
             updated_at=now,
         )
         .returning(Message.id)
+        .execution_options(synchronize_session=False)
     )
     return sorted(claimed.scalars())
 
@@ -183,6 +184,7 @@ def release(*, session: Session, ids: list[int], worker_id: str, now: datetime) 
             Message.claimed_by == worker_id[:80],
         )
         .values(status=outbox.SCHEDULED, attempts=Message.attempts - 1, updated_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount
 
 
@@ -241,11 +243,14 @@ def dispatch(
     limit: int = 1000,
     rate_limiter: TokenBucket | None = None,
     stop: threading.Event | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> DispatchReport:
     """Send every due touch (up to `limit`), each exactly once, in compliance; a report.
 
-    Setting `stop` (a worker shutting down) ends the pass after the message in flight; the
-    rest of its claim goes back to the queue.
+    With a `clock`, every claim and decision reads it afresh (a long pass never judges quiet
+    hours by its start time); without one, the whole pass happens at `now`. Setting `stop` (a
+    worker shutting down) ends the pass after the message in flight; the rest of its claim goes
+    back to the queue.
     """
     run = _Pass(
         session_factory=session_factory,
@@ -258,6 +263,7 @@ def dispatch(
         worker_id=worker_id,
         rate_limiter=rate_limiter,
         stop=stop,
+        clock=clock,
     )
     run.run(limit)
     return run.report
@@ -378,8 +384,10 @@ class _Pass:
         worker_id: str,
         rate_limiter: TokenBucket | None,
         stop: threading.Event | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.stop = stop
+        self.clock = clock
         self.session_factory = session_factory
         self.now = now
         self.settings = settings
@@ -407,6 +415,7 @@ class _Pass:
         after_id = 0
         handled = 0
         while handled < limit and not self._stopping():
+            self._tick()
             with self._session() as session:
                 if is_paused(session):
                     self._hold_everything_paused(session)
@@ -453,6 +462,7 @@ class _Pass:
             for message in chunk.messages:
                 if self._stopping():
                     break
+                self._tick()
                 self._settle(session, message, chunk, shared)
                 session.commit()
                 pending.discard(message.id)
@@ -469,6 +479,10 @@ class _Pass:
             release(session=session, ids=sorted(pending), worker_id=self.worker_id, now=self.now)
             session.commit()
 
+    def _tick(self) -> None:
+        if self.clock is not None:
+            self.now = self.clock()
+
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
@@ -482,6 +496,7 @@ class _Pass:
                 .where(*due, Message.rule.is_distinct_from("paused"))
                 .values(rule="paused", updated_at=self.now)
                 .returning(Message.id)
+                .execution_options(synchronize_session=False)
             )
         )
         bulk_insert(
@@ -634,13 +649,16 @@ class _Pass:
 
     def _hold(self, session: Session, message: Message, verdict: Verdict) -> None:
         rule = verdict.rule or "held"
+        # Held "until further notice" by the same rule as last time: nothing new to audit.
+        unchanged = verdict.until is None and message.rule == rule
         message.attempts -= 1
         self._settled(message, outbox.SCHEDULED, rule)
         if verdict.until is not None:
             message.due_at = verdict.until
         self.report.count(self.report.held, rule)
-        until = verdict.until.isoformat() if verdict.until else None
-        self._audit(session, message, "message.held", reason=rule, until=until)
+        if not unchanged:
+            until = verdict.until.isoformat() if verdict.until else None
+            self._audit(session, message, "message.held", reason=rule, until=until)
 
     def _suppress(self, session: Session, message: Message, rule: str) -> None:
         self._settled(message, outbox.SUPPRESSED, rule)

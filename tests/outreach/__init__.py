@@ -26,7 +26,14 @@ from core.outreach.models import Message
 from core.settings import Settings, load_settings
 from core.tracks.config import Track
 from tests.fakes.twilio_api import FakeTwilio
-from tests.triggers.factories import default_config, make_lo, make_loan, set_rate, shipped_tracks
+from tests.triggers.factories import (
+    default_config,
+    make_contact,
+    make_lo,
+    make_loan,
+    set_rate,
+    shipped_tracks,
+)
 
 # A Thursday, 11:00 in California: every window is open for the default CA borrower.
 NOW = datetime(2026, 9, 24, 18, 0, tzinfo=UTC)
@@ -165,8 +172,6 @@ def approved_book(
 ) -> Book:
     """One person per dict (make_contact fields) with a loan worth refinancing at 6 %, in an
     approved rate-drop batch: their first touches are due at `approved_at`."""
-    from tests.triggers.factories import make_contact
-
     book = Book(sessions)
     with sessions() as session, session.begin():
         lo = officer(session, nmls_id)

@@ -21,6 +21,7 @@ from core.channels.email import SandboxEmailSender
 from core.channels.sms import SandboxSmsSender
 from core.consent.models import Suppression
 from core.outreach import models as outbox
+from core.outreach.dispatcher import dispatch
 from core.outreach.models import Enrollment, TemplateVersion
 from core.outreach.optout import add_suppression, record_opt_out
 from core.outreach.switches import pause, resume
@@ -39,6 +40,7 @@ from tests.outreach import (
     smtp_server,  # noqa: F401
     twilio_sender,
 )
+from tests.triggers.factories import default_config
 
 DAY = timedelta(days=1)
 # One text and nothing else, so no other touch interferes through the caps.
@@ -436,3 +438,22 @@ def test_only_due_messages_are_claimed(database_url: str, sessions: sessionmaker
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "message.sent")
         )
     assert counted == 1
+
+
+def test_a_long_pass_judges_each_message_by_the_clock_not_by_its_start(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    start = datetime(2026, 9, 25, 3, 58, tzinfo=UTC)  # 20:58 in California
+    approved_book(sessions, [{}, {}, {}], approved_at=start, tracks=TEXT_ONLY)
+    minutes = iter(range(100))
+    sms = SandboxSmsSender()
+
+    report = dispatch(
+        session_factory=sessions, now=start, settings=sandbox_settings(database_url),
+        config=default_config(), tracks=TEXT_ONLY, sms=sms, email=SandboxEmailSender(),
+        worker_id="slow", clock=lambda: start + timedelta(minutes=next(minutes)),
+    )  # fmt: skip
+
+    # Each message is judged when its turn comes: 20:59 is open, 21:00 and 21:01 are not.
+    assert report.sent == 1 and report.held == {"quiet_hours_federal": 2}
+    assert len(sms.sent) == 1
