@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,9 +21,11 @@ from core.config import Config, load_config
 from core.db import make_engine, make_sessionmaker
 from core.migrate import pending_revisions, upgrade
 from core.outreach.dispatcher import DEFAULT_SMS_PER_SECOND
+from core.privacy import MaskContactDetails
 from core.rates.feeds import RateFeed, feed_from_settings
 from core.settings import Settings, SettingsError, load_settings
 from core.tracks.config import Track, load_tracks
+from core.tracks.lint import TemplateLintError, lint_templates
 
 
 @dataclass
@@ -44,8 +48,15 @@ class Runtime:
 
     @cached_property
     def tracks(self) -> Mapping[str, Track]:
-        """The tracks, with the operator's [tracks] overrides, templates checked to exist."""
-        return load_tracks(self.config.tracks or None)
+        """The tracks with the operator's overrides; refuses to start on any template lint."""
+        tracks = load_tracks(self.config.tracks or None)
+        problems = lint_templates(
+            max_sms_segments=self.config.compliance.max_sms_segments,
+            no_cost_allowed=self.config.compliance.no_cost_claims_allowed,
+        )
+        if problems:
+            raise TemplateLintError(problems)
+        return tracks
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
@@ -110,7 +121,20 @@ class Runtime:
             )
 
 
+def mask_logs(level: int = logging.INFO) -> None:
+    """Log to stderr, with phone numbers and emails masked on every root handler."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+    for handler in root.handlers:
+        if not any(isinstance(f, MaskContactDetails) for f in handler.filters):
+            handler.addFilter(MaskContactDetails())
+
+
 def build_runtime(now: str | None = None) -> Runtime:
     """Read settings and build the runtime; `now` (or WINBACK_NOW) fixes the clock."""
     settings = load_settings()
+    mask_logs(logging.WARNING)
     return Runtime(settings=settings, clock=parse_now(now or settings.WINBACK_NOW))

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,10 +21,9 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.runtime import Runtime
+from bot.runtime import Runtime, mask_logs
 from core import jobs
 from core.outreach.context import company_from_settings
-from core.privacy import MaskContactDetails
 
 logger = logging.getLogger("winback.worker")
 
@@ -37,18 +35,6 @@ EVERY = {
     "evaluate": 3600,
     "fetch_rates": 4 * 3600,
 }
-
-
-def mask_logs(level: int = logging.INFO) -> None:
-    """Log to stderr, with phone numbers and emails masked on every root handler."""
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(
-            stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
-    for handler in root.handlers:
-        if not any(isinstance(f, MaskContactDetails) for f in handler.filters):
-            handler.addFilter(MaskContactDetails())
 
 
 def worker_id() -> str:

@@ -15,6 +15,7 @@ from bot.runtime import Runtime, build_runtime
 from core.config import ConfigError
 from core.settings import SettingsError
 from core.tracks.config import TrackConfigError
+from core.tracks.lint import TemplateLintError
 
 
 class _WinbackGroup(TyperGroup):
@@ -23,7 +24,7 @@ class _WinbackGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (SettingsError, ConfigError, TrackConfigError) as exc:
+        except (SettingsError, ConfigError, TrackConfigError, TemplateLintError) as exc:
             fail(str(exc))
         except OperationalError as exc:
             # An unreachable or locked database: one line, not a driver traceback.
