@@ -34,12 +34,14 @@ from sqlalchemy.orm import Session
 
 from core.audit.service import record
 from core.book.headers import HeaderMap, MappingError, choose_preset
-from core.book.models import CONSENT_RANK, UNKNOWN, Contact, Loan, LoanOfficer
+from core.book.models import CONSENT_RANK, FUNDED, UNKNOWN, Contact, Loan, LoanOfficer
 from core.book.normalize import squash
 from core.book.pipeline import ParseJob, Rejection, parsed_chunks
 from core.book.rows import BookRow
 from core.bulk import allocate_ids, any_of, bulk_insert
 from core.consent.models import ConsentEvent
+from core.outreach.models import ACTIVE, Enrollment
+from core.outreach.service import end_sequences
 
 _UNDECODED = re.compile("[\udc80-\udcff]")
 csv.field_size_limit(1 << 20)
@@ -62,6 +64,7 @@ class ImportResult:
     rejected: int = 0
     los_created: int = 0
     warnings: int = 0
+    sequences_stopped: int = 0
     format: str = ""
     dry_run: bool = False
     warning_details: dict[str, int] = field(default_factory=dict)
@@ -83,6 +86,7 @@ class ImportResult:
             "rejected": self.rejected,
             "los_created": self.los_created,
             "warnings": self.warnings,
+            "sequences_stopped": self.sequences_stopped,
             "format": self.format,
             "dry_run": self.dry_run,
             "warning_details": dict(list(self.warning_details.items())[:50]),
@@ -180,15 +184,38 @@ class _Person:
 
 
 _CONTACT_COLUMNS = (
-    "id", "first_name", "last_name", "email", "phone", "name_zip_key", "property_state",
-    "property_zip", "lo_id", "sms_consent", "email_consent",
-)  # fmt: skip
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "name_zip_key",
+    "property_state",
+    "property_zip",
+    "lo_id",
+    "sms_consent",
+    "email_consent",
+)
 _LOAN_COMPARED = (
-    "status", "purpose", "program", "program_name", "is_arm", "term_months", "note_rate",
-    "loan_amount_cents", "property_value_cents", "property_state", "property_zip",
-    "application_date", "funded_date", "fallout_date", "first_payment_date",
-    "arm_first_adjustment_date", "custom_fields", "lo_id",
-)  # fmt: skip
+    "status",
+    "purpose",
+    "program",
+    "program_name",
+    "is_arm",
+    "term_months",
+    "note_rate",
+    "loan_amount_cents",
+    "property_value_cents",
+    "property_state",
+    "property_zip",
+    "application_date",
+    "funded_date",
+    "fallout_date",
+    "first_payment_date",
+    "arm_first_adjustment_date",
+    "custom_fields",
+    "lo_id",
+)
 
 
 def merge_consent(current: str, incoming: str) -> str:
@@ -228,9 +255,13 @@ class _BookImport:
                 name = row.lo_name or row.lo_email.split("@")[0]
                 officer_id = self.session.execute(
                     insert(LoanOfficer).returning(LoanOfficer.id),
-                    {"email": row.lo_email, "name": name[:200], "created_at": self.now,
-                     "updated_at": self.now},
-                ).scalar_one()  # fmt: skip
+                    {
+                        "email": row.lo_email,
+                        "name": name[:200],
+                        "created_at": self.now,
+                        "updated_at": self.now,
+                    },
+                ).scalar_one()
                 self.officers_by_email[row.lo_email] = officer_id
                 self.officers_by_name.setdefault(squash(name), officer_id)
                 self.result.los_created += 1
@@ -372,10 +403,14 @@ class _BookImport:
         changed = [person for person in people if person.existing and person.dirty]
         if new:
             payload = [
-                {**{k: v for k, v in person.values.items() if k != "id"},
-                 **self.consent_stamps(person), "created_at": self.now, "updated_at": self.now}
+                {
+                    **{k: v for k, v in person.values.items() if k != "id"},
+                    **self.consent_stamps(person),
+                    "created_at": self.now,
+                    "updated_at": self.now,
+                }
                 for person in new
-            ]  # fmt: skip
+            ]
             ids = allocate_ids(self.session, Contact.__table__, len(new))
             for person, row, new_id in zip(new, payload, ids, strict=True):
                 person.id = row["id"] = new_id
@@ -384,17 +419,27 @@ class _BookImport:
         if changed:
             self.session.execute(
                 update(Contact),
-                [{**person.values, **self.consent_stamps(person), "updated_at": self.now}
-                 for person in changed],
-            )  # fmt: skip
+                [
+                    {**person.values, **self.consent_stamps(person), "updated_at": self.now}
+                    for person in changed
+                ],
+            )
             self.result.contacts_updated += len(changed)
         events = [
-            {"contact_id": person.id, "channel": channel, "old_state": old, "new_state": new_state,
-             "source": self.source, "evidence": f"line {row.line}", "actor": self.actor,
-             "consent_text_version": None, "at": self.now}
+            {
+                "contact_id": person.id,
+                "channel": channel,
+                "old_state": old,
+                "new_state": new_state,
+                "source": self.source,
+                "evidence": f"line {row.line}",
+                "actor": self.actor,
+                "consent_text_version": None,
+                "at": self.now,
+            }
             for person in (*new, *changed)
             for channel, old, new_state, row in person.consent_changes
-        ]  # fmt: skip
+        ]
         if events:
             bulk_insert(self.session, ConsentEvent.__table__, events)
         for person in (*new, *changed):
@@ -430,6 +475,9 @@ class _BookImport:
             )
         }
         inserts, updates = [], []
+        existing_by_id = {
+            found.id: wanted[number]["contact_id"] for number, found in existing.items()
+        }
         for number, loan in wanted.items():
             found = existing.get(number)
             if found is None:
@@ -448,10 +496,34 @@ class _BookImport:
         if inserts:
             bulk_insert(self.session, Loan.__table__, inserts)
             self.result.loans_created += len(inserts)
+        funded_now = {loan["contact_id"] for loan in inserts if loan["status"] == FUNDED}
         for change in updates:
+            if change.get("status") == FUNDED:
+                funded_now.add(existing_by_id[change["id"]])
             # Rows differ in which columns changed, so each is its own UPDATE.
             self.session.execute(update(Loan).where(Loan.id == change.pop("id")).values(**change))
         self.result.loans_updated += len(updates)
+        self.stop_sequences_of_funded(funded_now)
+
+    def stop_sequences_of_funded(self, contact_ids: set[int]) -> None:
+        """A newly funded loan ends the person's outreach at once: they already came back."""
+        if not contact_ids:
+            return
+        enrolled = self.session.scalars(
+            select(Enrollment.contact_id).where(
+                Enrollment.status == ACTIVE,
+                any_of(self.session, Enrollment.contact_id, contact_ids),
+            )
+        ).all()
+        for contact_id in enrolled:
+            self.result.sequences_stopped += 1
+            end_sequences(
+                session=self.session,
+                contact_id=contact_id,
+                reason="funded",
+                now=self.now,
+                actor=self.actor,
+            )
 
 
 def import_book(
@@ -505,8 +577,15 @@ def import_book(
             rows.append(item)
         if rows:
             run.write_chunk(rows)
-    record(session=session, at=now, actor=actor, action="book.imported", subject_type="file",
-           subject_id=Path(name).name[:64], details=result.as_json())  # fmt: skip
+    record(
+        session=session,
+        at=now,
+        actor=actor,
+        action="book.imported",
+        subject_type="file",
+        subject_id=Path(name).name[:64],
+        details=result.as_json(),
+    )
     return result
 
 
@@ -522,8 +601,11 @@ class _Prepend(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
-            data, self._head = (self._head, b"") if size < 0 or size >= len(self._head) else (
-                self._head[:size], self._head[size:])  # fmt: skip
+            data, self._head = (
+                (self._head, b"")
+                if size < 0 or size >= len(self._head)
+                else (self._head[:size], self._head[size:])
+            )
             return data
         return self._rest.read(size)
 
