@@ -6,7 +6,9 @@ import contextlib
 from datetime import date
 from decimal import Decimal
 
+import phonenumbers
 import pytest
+from email_validator import EmailNotValidError, validate_email
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -167,3 +169,41 @@ def test_cell_parsers_never_fail_with_anything_but_cell_error(text: str) -> None
             parser(text)
     normalize_phone(text)
     normalize_email(text)
+
+
+_LOCAL = st.from_regex(r"[a-z0-9]{1,10}([._+-][a-z0-9]{1,8}){0,2}", fullmatch=True)
+_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_TLD = st.sampled_from(["com", "net", "org", "io", "co", "us", "test", "local", "xn", "museum"])
+
+
+@given(local=_LOCAL, labels=st.lists(_LABEL, min_size=1, max_size=3), tld=_TLD,
+       upper=st.booleans())  # fmt: skip
+def test_the_email_fast_path_agrees_with_email_validator(
+    local: str, labels: list[str], tld: str, upper: bool
+) -> None:
+    address = f"{local}@{'.'.join(labels)}.{tld}"
+    if upper:
+        address = address.upper()
+    try:
+        expected = validate_email(address, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+    normalize_email.cache_clear()
+    assert normalize_email(address) == expected
+
+
+@given(area=st.integers(200, 999), exchange=st.integers(200, 999), line=st.integers(0, 9999),
+       style=st.sampled_from(["({a}) {e}-{l}", "{a}-{e}-{l}", "{a}.{e}.{l}", "+1 {a} {e} {l}",
+                              "1{a}{e}{l}", "{a}{e}{l}"]))  # fmt: skip
+def test_the_phone_fast_path_agrees_with_phonenumbers(
+    area: int, exchange: int, line: int, style: str
+) -> None:
+    raw = style.format(a=area, e=exchange, l=f"{line:04d}")
+    parsed = phonenumbers.parse(raw, "US")
+    expected = (
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(parsed)
+        else None
+    )
+    normalize_phone.cache_clear()
+    assert normalize_phone(raw) == expected
