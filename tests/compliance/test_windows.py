@@ -19,6 +19,7 @@ from core.compliance.windows import (
     next_open_minute,
 )
 from core.compliance.zones import Whereabouts, locate
+from tests.compliance import FIFTY_STATES_AND_DC
 
 EASTERN = "America/New_York"
 CENTRAL = "America/Chicago"
@@ -249,59 +250,7 @@ RAW_TABLE: dict[str, tuple[list[tuple[range | list[int], int, int]], bool, str |
     "NM": ([(ALL_DAYS, 9, 21)], False, None),
 }
 SAFE_DAYS = [(range(5), 10, 18), ([5], 10, 17)]
-STATES = [
-    "AL",
-    "AK",
-    "AZ",
-    "AR",
-    "CA",
-    "CO",
-    "CT",
-    "DE",
-    "DC",
-    "FL",
-    "GA",
-    "HI",
-    "ID",
-    "IL",
-    "IN",
-    "IA",
-    "KS",
-    "KY",
-    "LA",
-    "ME",
-    "MD",
-    "MA",
-    "MI",
-    "MN",
-    "MS",
-    "MO",
-    "MT",
-    "NE",
-    "NV",
-    "NH",
-    "NJ",
-    "NM",
-    "NY",
-    "NC",
-    "ND",
-    "OH",
-    "OK",
-    "OR",
-    "PA",
-    "RI",
-    "SC",
-    "SD",
-    "TN",
-    "TX",
-    "UT",
-    "VT",
-    "VA",
-    "WA",
-    "WV",
-    "WI",
-    "WY",
-]
+STATES = FIFTY_STATES_AND_DC
 ZIPS = [
     "94105",
     "10001",

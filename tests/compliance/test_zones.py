@@ -14,65 +14,12 @@ from core.compliance.zones import (
     Whereabouts,
     locate,
 )
+from tests.compliance import FIFTY_STATES_AND_DC
 
 EASTERN = "America/New_York"
 CENTRAL = "America/Chicago"
 MOUNTAIN = "America/Denver"
 PACIFIC = "America/Los_Angeles"
-
-FIFTY_STATES_AND_DC = [
-    "AL",
-    "AK",
-    "AZ",
-    "AR",
-    "CA",
-    "CO",
-    "CT",
-    "DE",
-    "DC",
-    "FL",
-    "GA",
-    "HI",
-    "ID",
-    "IL",
-    "IN",
-    "IA",
-    "KS",
-    "KY",
-    "LA",
-    "ME",
-    "MD",
-    "MA",
-    "MI",
-    "MN",
-    "MS",
-    "MO",
-    "MT",
-    "NE",
-    "NV",
-    "NH",
-    "NJ",
-    "NM",
-    "NY",
-    "NC",
-    "ND",
-    "OH",
-    "OK",
-    "OR",
-    "PA",
-    "RI",
-    "SC",
-    "SD",
-    "TN",
-    "TX",
-    "UT",
-    "VT",
-    "VA",
-    "WA",
-    "WV",
-    "WI",
-    "WY",
-]
 
 
 def test_san_francisco_zip_is_pacific_california() -> None:
