@@ -100,12 +100,27 @@ class _EquityTrigger:
         estimates = (owed / worth * 100.0).tolist()
         limit = float(ceiling)
         for row, made, estimate in zip(rows, paid, estimates, strict=True):
-            # The float estimate rules out loans clearly above the ceiling; the rest are exact.
+            # The float estimate decides far from the ceiling; near it, and for every batch
+            # member's snapshot, the exact Decimal math does.
             if estimate > limit + _LTV_MARGIN:
+                continue
+            if for_segment and estimate < limit - _LTV_MARGIN:
+                yield self._estimated(row, made, estimate)
                 continue
             candidate = self._exact(ctx, row, made, ceiling, appreciation)
             if candidate is not None:
                 yield candidate
+
+    def _estimated(self, row: Row[Any], paid: int, estimate: float) -> Candidate:
+        """A segment member clear of the ceiling, counted on the float estimate."""
+        ltv = Decimal(str(round(estimate, 2)))
+        return Candidate(
+            contact_id=row.contact_id,
+            loan_id=row.id,
+            occasion=f"loan:{row.id}:{self.name}",
+            snapshot={"estimated_ltv": str(ltv), "payments_made": paid, "estimated": True},
+            rank=-ltv,
+        )
 
     def _exact(
         self,
