@@ -127,9 +127,10 @@ def _contact_points(cells: dict[str, str], warnings: list[str]) -> tuple[str | N
         detail = "; ".join(problems) or "both are blank"
         raise RowRejected(f"no valid phone or email ({detail})")
     if raw_phone and phone is None:
-        warnings.append(f"phone '{raw_phone}' is not a valid US number: dropped, kept by email")
+        # Warnings are grouped, logged and audited: they never carry the number itself.
+        warnings.append("phone is not a valid US number: dropped, the row kept by its email")
     if raw_email and email is None:
-        warnings.append(f"email '{raw_email}' is not a valid address: dropped, kept by phone")
+        warnings.append("email is not a valid address: dropped, the row kept by its phone")
     return phone, email
 
 
