@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from core.book.headers import HeaderMap
@@ -279,8 +278,3 @@ def attach_custom_fields(
     """Keep the file's unmapped columns on the loan as custom fields."""
     custom = _custom_fields(record, headers, header_map)
     row.loan["custom_fields"] = custom or None
-
-
-def rate_or_none(value: Decimal | None) -> Decimal | None:
-    """A rate as stored (5 decimal places) so comparisons with the database are exact."""
-    return None if value is None else value.quantize(Decimal("0.00001"))

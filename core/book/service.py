@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
-from core.book.models import Contact, LoanOfficer
+from core.book.models import LoanOfficer
 
 
 class BookError(ValueError):
@@ -72,15 +72,3 @@ def upsert_loan_officer(
             details=changes,
         )
     return officer, created
-
-
-def find_contact(*, session: Session, phone_or_email: str) -> Contact | None:
-    """The contact owning this phone (any common format) or email."""
-    from core.book.normalize import normalize_email, normalize_phone
-
-    value = phone_or_email.strip()
-    if "@" in value:
-        email = normalize_email(value)
-        return session.scalar(select(Contact).where(Contact.email == email)) if email else None
-    phone = normalize_phone(value)
-    return session.scalar(select(Contact).where(Contact.phone == phone)) if phone else None
