@@ -22,34 +22,10 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-COLUMNS: tuple[str, ...] = (
-    "loan_number",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "sms_consent",
-    "email_consent",
-    "sms_opt_out",
-    "email_opt_out",
-    "consent_date",
-    "property_state",
-    "property_zip",
-    "loan_status",
-    "loan_purpose",
-    "loan_program",
-    "term_months",
-    "note_rate",
-    "loan_amount",
-    "application_date",
-    "funded_date",
-    "fallout_date",
-    "first_payment_date",
-    "arm_first_adjustment_date",
-    "property_value",
-    "lo_email",
-    "lo_name",
-)
+from core.book.headers import GENERIC_COLUMNS
+
+# The generic import format's columns, in the importer's own order.
+COLUMNS: tuple[str, ...] = GENERIC_COLUMNS
 
 ENCOMPASS_HEADERS: dict[str, str] = {
     "loan_number": "Loan Number",

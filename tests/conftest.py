@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
@@ -135,3 +136,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     database = _Database(request.param, tmp_path, migrate=False)
     yield database.url
     database.drop()
+
+
+@pytest.fixture(scope="session")
+def loopback() -> Iterator[HTTPServer]:
+    """One loopback HTTP server on 127.0.0.1 (port 0), shared by the feed tests."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()

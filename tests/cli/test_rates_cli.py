@@ -19,16 +19,6 @@ SHEET = "date,rate_30y,rate_15y\n2026-09-17,6.95,6.26\n2026-09-24,6.875,6.125\n"
 HTML_PAGE = "<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head></html>\n"
 
 
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[HTTPServer]:
-    """One loopback HTTP server on 127.0.0.1 for this module."""
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
 @pytest.fixture
 def httpserver(loopback: HTTPServer) -> Iterator[HTTPServer]:
     """The loopback server with no expectations left from other tests."""

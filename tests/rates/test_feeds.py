@@ -393,16 +393,6 @@ def test_wild_input_gives_plausible_rates_or_feed_error(
 # Feeds over HTTP (loopback only)
 
 
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[HTTPServer]:
-    """One loopback HTTP server on 127.0.0.1 for this module."""
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
 @pytest.fixture
 def server(loopback: HTTPServer) -> Iterator[HTTPServer]:
     """The loopback server with no expectations left from other tests."""
