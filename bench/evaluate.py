@@ -24,7 +24,6 @@ from core.rates.service import load_history, record_manual_rate
 from core.samplebook import write_book_csv
 from core.segments import segment_counts
 from core.tracks.config import load_tracks
-from core.triggers.base import best_per_contact
 from core.triggers.registry import TRIGGERS
 
 NOW = datetime(2026, 9, 25, 15, 0, tzinfo=UTC)
@@ -68,7 +67,7 @@ def _measure(url: str) -> dict[str, object]:
         started = time.perf_counter()
         ctx = trigger_context(session=session, now=NOW, config=config)
         found = sum(
-            len(best_per_contact(list(trigger.candidates(ctx, for_segment=False))))
+            len(trigger.find(ctx, for_segment=False).best_per_contact())
             for trigger in TRIGGERS.values()
         )
         triggers_s = time.perf_counter() - started

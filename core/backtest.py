@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -237,9 +238,10 @@ def evaluate_week(
     firings: list[Firing] = []
     savings_cents = 0
     for name in triggers:
+        every_loan = TRIGGERS[name].find(ctx, for_segment=False)
         found = [
             candidate
-            for candidate in TRIGGERS[name].candidates(ctx, for_segment=False)
+            for candidate in every_loan.candidates(np.arange(len(every_loan)))
             if _existed(known_from.get(candidate.loan_id), week)
         ]
         people = best_per_contact(found)

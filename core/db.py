@@ -86,6 +86,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             # Big imports and evaluations touch many index pages: 16 MB instead of the 2 MB default.
             cursor.execute("PRAGMA cache_size=-16384")
+            # Read through a memory map: a trigger's random look-ups into a big book then cost
+            # no system call each (~25 % of an evaluation's time on a 1 M-loan book).
+            cursor.execute("PRAGMA mmap_size=1073741824")
             cursor.close()
 
         return engine

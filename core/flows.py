@@ -14,7 +14,7 @@ from core.config import Config
 from core.outreach.service import EnrollResult, enroll_batch
 from core.rates.service import Offer, current_offer
 from core.tracks.config import Track
-from core.triggers.base import TriggerContext, best_per_contact
+from core.triggers.base import TriggerContext
 from core.triggers.registry import TRIGGERS
 
 PRODUCTS = ("30y", "15y")
@@ -64,7 +64,7 @@ def evaluate(
         settings = getattr(config.triggers, name)
         if not settings.enabled or (only is not None and name not in only):
             continue
-        found = best_per_contact(list(trigger.candidates(ctx, for_segment=False)))
+        found = trigger.find(ctx, for_segment=False).candidates()
         fresh = batches.new_candidates(session=session, trigger=name, candidates=found)
         offer = ctx.offers.get("30y") if name == "rate_drop" else None
         batch = batches.create_batch(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,7 @@ from core.book.models import Contact, LoanOfficer
 from core.bulk import any_of
 from core.config import Config
 from core.flows import trigger_context
-from core.triggers.base import Candidate, TriggerContext, best_per_contact
+from core.triggers.base import Found, TriggerContext
 from core.triggers.registry import SEGMENTS, segment_named
 
 
@@ -22,14 +22,14 @@ class UnknownSegment(ValueError):
     """A segment name that does not exist; the message lists the ones that do."""
 
 
-def _people(ctx: TriggerContext, segment: str) -> list[Candidate]:
-    return best_per_contact(list(SEGMENTS[segment].candidates(ctx, for_segment=True)))
+def _found(ctx: TriggerContext, segment: str) -> Found:
+    return SEGMENTS[segment].find(ctx, for_segment=True)
 
 
 def segment_counts(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """People per segment, today."""
     ctx = trigger_context(session=session, now=now, config=config)
-    return {segment: len(_people(ctx, segment)) for segment in SEGMENTS}
+    return {segment: _found(ctx, segment).people() for segment in SEGMENTS}
 
 
 def segment_counts_by_lo(
@@ -40,21 +40,12 @@ def segment_counts_by_lo(
     officers = dict(session.execute(select(LoanOfficer.id, LoanOfficer.email)).all())
     breakdown: dict[str, dict[str, int]] = {}
     for segment in SEGMENTS:
-        people = _people(ctx, segment)
-        owner = _owners(session, [person.contact_id for person in people])
-        counts = Counter(officers.get(owner.get(p.contact_id), "unassigned") for p in people)
-        for officer, count in counts.items():
-            breakdown.setdefault(officer, {name: 0 for name in SEGMENTS})[segment] = count
+        found = _found(ctx, segment)
+        owners, counts = np.unique(found.lo_id[found.best_per_contact()], return_counts=True)
+        for owner, count in zip(owners.tolist(), counts.tolist(), strict=True):
+            officer = officers.get(owner, "unassigned")
+            breakdown.setdefault(officer, {name: 0 for name in SEGMENTS})[segment] += count
     return breakdown
-
-
-def _owners(session: Session, contact_ids: list[int]) -> dict[int, int | None]:
-    if not contact_ids:
-        return {}
-    rows = session.execute(
-        select(Contact.id, Contact.lo_id).where(any_of(session, Contact.id, contact_ids))
-    )
-    return dict(rows.all())
 
 
 @dataclass(frozen=True)
@@ -82,11 +73,12 @@ def segment_members(
     if trigger is None:
         raise UnknownSegment(f"no segment '{segment}'; segments are: {', '.join(SEGMENTS)}")
     ctx = trigger_context(session=session, now=now, config=config)
-    people = sorted(_people(ctx, trigger.segment), key=lambda p: p.rank, reverse=True)
-    owners = _owners(session, [p.contact_id for p in people])
+    found = _found(ctx, trigger.segment)
+    best = found.best_per_contact()
     if lo_id is not None:
-        people = [p for p in people if owners.get(p.contact_id) == lo_id]
-    people = people[:limit]
+        best = best[found.lo_id[best] == lo_id]
+    top = best[np.argsort(-found.rank[best], kind="stable")[:limit]]
+    people = found.candidates(top)
     contacts = {
         row.id: row
         for row in session.execute(

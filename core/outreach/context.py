@@ -20,6 +20,7 @@ from core.loanmath import apr, estimated_ltv
 from core.settings import Settings, SettingsError
 from core.tokens import SAVINGS, UNSUBSCRIBE, sign
 from core.tracks.config import Step
+from core.triggers.rate_drop import snapshot_quote
 
 logger = logging.getLogger(__name__)
 
@@ -131,27 +132,32 @@ def _ltv_words(balance: Decimal, loan: Loan | None) -> str:
 
 
 def math_strings(snapshot: dict[str, Any], loan: Loan | None) -> dict[str, str] | None:
-    """The email's payment math from a rate-drop snapshot; None when the snapshot has none."""
-    needed = ("current_payment", "remaining_balance", "offer_rate", "new_payment", "closing_costs")
-    if not all(snapshot.get(key) is not None for key in needed):
+    """The email's payment math from a rate-drop snapshot; None when the snapshot has none.
+
+    The figures are computed exactly (core.loanmath) from the inputs the snapshot kept, so a
+    borrower reads servicer-rounded cents, not the evaluation's float estimates.
+    """
+    quote = snapshot_quote(snapshot)
+    if quote is None:
         return None
-    balance = Decimal(snapshot["remaining_balance"])
-    closing_costs = Decimal(snapshot["closing_costs"])
-    new_payment = Decimal(snapshot["new_payment"])
-    months = int(snapshot.get("new_term_months") or 360)
-    example_apr = apr(amount_financed=balance - closing_costs, payment=new_payment, months=months)
-    break_even = snapshot.get("break_even_months")
+    months = quote.new_term_months
+    example_apr = apr(
+        amount_financed=quote.remaining_balance - quote.closing_costs,
+        payment=quote.new_payment,
+        months=months,
+    )
+    break_even = quote.break_even_months
     return {
-        "current_payment": money(snapshot["current_payment"]),
-        "remaining_balance": whole_dollars(balance),
+        "current_payment": money(quote.current_payment),
+        "remaining_balance": whole_dollars(quote.remaining_balance),
         "example_rate": percent(snapshot["offer_rate"]),
         "example_apr": percent(example_apr),
-        "new_payment": money(new_payment),
+        "new_payment": money(quote.new_payment),
         "new_term_years": str(months // 12),
-        "monthly_savings": money(snapshot.get("monthly_savings") or "0"),
-        "closing_costs": whole_dollars(closing_costs),
+        "monthly_savings": money(quote.monthly_savings),
+        "closing_costs": whole_dollars(quote.closing_costs),
         "break_even_months": "" if break_even is None else str(break_even),
-        "ltv_assumed": _ltv_words(balance, loan),
+        "ltv_assumed": _ltv_words(quote.remaining_balance, loan),
         "rate_as_of": long_date(snapshot["rate_as_of"]) if snapshot.get("rate_as_of") else "",
     }
 

@@ -1,17 +1,21 @@
-"""What every trigger shares: its context, its candidates, and the people it must leave alone.
+"""What every trigger shares: its context, what it found, and the people it must leave alone.
 
 A trigger narrows the book with one set-based SQL query (the exclusions below are NOT EXISTS
-sub-queries), then does the survivors' math in Python and yields one candidate per person.
+sub-queries) and hands the survivors to numpy as columns (`core.triggers.columns`). What it
+found stays columnar: counting a segment never builds a Python object per person, and
+`Candidate`s with their snapshots are built only for the people a batch will hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -20,6 +24,7 @@ from core.config import Config
 from core.consent.models import Suppression
 from core.outreach.models import ACTIVE, Enrollment
 from core.rates.service import Offer
+from core.triggers.columns import unindexed
 
 
 @dataclass(frozen=True)
@@ -50,14 +55,56 @@ class Candidate:
     rank: Decimal = Decimal(0)  # higher is better when a person has several qualifying loans
 
 
+Rows = NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class Found:
+    """One trigger's qualifying loans as columns; `Candidate`s are built only when asked."""
+
+    contact_id: NDArray[np.int64]
+    loan_id: NDArray[np.int64]
+    lo_id: NDArray[np.int64]  # the person's loan officer, 0 for none
+    rank: NDArray[np.float64]  # higher is better when a person has several qualifying loans
+    build: Callable[[Rows], list[Candidate]]
+
+    @classmethod
+    def nothing(cls) -> Found:
+        """No qualifying loan."""
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(empty, empty, empty, np.zeros(0), lambda rows: [])
+
+    def __len__(self) -> int:
+        return len(self.contact_id)
+
+    def best_per_contact(self) -> Rows:
+        """The row of each person's best-ranked loan (ties: the newest loan)."""
+        if not len(self):
+            return np.zeros(0, dtype=np.intp)
+        order = np.lexsort((-self.loan_id, -self.rank, self.contact_id))
+        people = self.contact_id[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = people[1:] != people[:-1]
+        return order[first]
+
+    def people(self) -> int:
+        """How many different people qualified."""
+        return len(np.unique(self.contact_id))
+
+    def candidates(self, rows: Rows | None = None) -> list[Candidate]:
+        """Candidates for `rows` (default: every person's best loan), snapshots included."""
+        chosen = self.best_per_contact() if rows is None else rows
+        return self.build(np.asarray(chosen, dtype=np.intp)) if len(chosen) else []
+
+
 class Trigger(Protocol):
-    """A trigger: a name, the segment it feeds, and its candidates."""
+    """A trigger: a name, the segment it feeds, and what it finds."""
 
     name: str
     segment: str
 
-    def candidates(self, ctx: TriggerContext, *, for_segment: bool) -> Iterator[Candidate]:
-        """Qualifying people; `for_segment` skips cooldown and the live-batch guard."""
+    def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
+        """Qualifying loans; `for_segment` skips cooldowns and the live-batch guards."""
         ...
 
 
@@ -112,16 +159,18 @@ def standard_filters(
 
 
 def loan_query(*columns: Any) -> Any:
-    """SELECT columns FROM loans JOIN contacts."""
-    return select(*columns).select_from(Loan).join(Contact, Contact.id == Loan.contact_id)
+    """SELECT columns FROM loans JOIN contacts, the loans read first (every filter is on them)."""
+    # Without the hint SQLite may scan the contacts and seek each one's loans: 2x slower.
+    join = Contact.id == unindexed(Loan.contact_id)
+    return select(*columns).select_from(Loan).join(Contact, join)
 
 
 def best_per_contact(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """One candidate per person: the best-ranked of their qualifying loans."""
+    """One candidate per person: the best-ranked of their qualifying loans (ties: newest)."""
     best: dict[int, Candidate] = {}
     for candidate in candidates:
         current = best.get(candidate.contact_id)
-        if current is None or candidate.rank > current.rank:
+        if current is None or (candidate.rank, candidate.loan_id) > (current.rank, current.loan_id):
             best[candidate.contact_id] = candidate
     return list(best.values())
 

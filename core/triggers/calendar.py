@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, extract, or_
+import numpy as np
+from sqlalchemy import case, func, or_
 
 from core.book.models import (
     APPROVED_NOT_ACCEPTED,
@@ -14,12 +16,62 @@ from core.book.models import (
     FUNDED,
     INCOMPLETE,
     WITHDRAWN,
+    Contact,
     Loan,
 )
-from core.triggers.base import Candidate, TriggerContext, add_years, loan_query, standard_filters
+from core.triggers.base import (
+    Candidate,
+    Found,
+    Rows,
+    TriggerContext,
+    add_years,
+    loan_query,
+    standard_filters,
+)
+from core.triggers.columns import (
+    date_of,
+    day_number,
+    day_of,
+    fetch_columns,
+    month_day,
+    unindexed,
+)
+
+_COLUMNS = ("loan_id", "contact_id", "lo_id", "day")
 
 
-def _years_between(start: date, end: date) -> int:
+def _found(
+    columns: dict[str, np.ndarray],
+    keep: np.ndarray,
+    rank: np.ndarray,
+    candidate: Callable[[int, int, date], Candidate],
+) -> Found:
+    """A Found over the kept rows; `candidate(contact_id, loan_id, day)` builds one."""
+    kept = {name: values[keep] for name, values in columns.items()}
+
+    def build(rows: Rows) -> list[Candidate]:
+        people, loans, days = (
+            kept[name][rows].tolist() for name in ("contact_id", "loan_id", "day")
+        )
+        return [
+            candidate(person, loan, date_of(day))
+            for person, loan, day in zip(people, loans, days, strict=True)
+        ]
+
+    return Found(kept["contact_id"], kept["loan_id"], kept["lo_id"], rank[keep], build)
+
+
+def _query(ctx: TriggerContext, name: str, day: Any, newer_than: Any, for_segment: bool) -> Any:
+    """SELECT loan, person, loan officer and the date the trigger is about."""
+    return loan_query(
+        Loan.id, Loan.contact_id, func.coalesce(Contact.lo_id, 0), day_number(day)
+    ).where(
+        *standard_filters(name, newer_than=newer_than, today=ctx.today, for_segment=for_segment)
+    )
+
+
+def years_between(start: date, end: date) -> int:
+    """Whole years from `start` to `end` (a birthday-style count)."""
     years = end.year - start.year
     return years - 1 if (end.month, end.day) < (start.month, start.day) else years
 
@@ -30,8 +82,8 @@ class LoanAge:
     name = "loan_age"
     segment = "repeat_purchase"
 
-    def candidates(self, ctx: TriggerContext, *, for_segment: bool) -> Iterator[Candidate]:
-        """One candidate per person whose loan turned N years old in the last window."""
+    def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
+        """Loans that turned N years old in the last window."""
         settings = ctx.config.triggers.loan_age
         windows = []
         for years in settings.milestone_years:
@@ -39,42 +91,44 @@ class LoanAge:
             latest = add_years(ctx.today, -years)
             earliest = add_years(ctx.today - timedelta(days=settings.window_days - 1), -years)
             windows.append(Loan.funded_date.between(earliest, latest))
-        query = loan_query(Loan.id, Loan.contact_id, Loan.funded_date).where(
-            Loan.status == FUNDED,
-            or_(*windows),
-            *standard_filters(
-                self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
-            ),
+        query = _query(ctx, self.name, Loan.funded_date, Loan.funded_date, for_segment).where(
+            Loan.status == FUNDED, or_(*windows)
         )
-        for row in ctx.session.execute(query):
-            years = _years_between(row.funded_date, ctx.today)
-            if years not in settings.milestone_years:
-                continue
-            yield Candidate(
-                contact_id=row.contact_id,
-                loan_id=row.id,
-                occasion=f"loan:{row.id}:{years}y",
-                snapshot={"loan_age_years": years, "funded_date": row.funded_date.isoformat()},
+        columns = fetch_columns(ctx.session, query, _COLUMNS)
+        ages = np.array(
+            [years_between(date_of(day), ctx.today) for day in columns["day"].tolist()],
+            dtype=np.int64,
+        )
+        keep = np.flatnonzero(np.isin(ages, settings.milestone_years))
+
+        def candidate(contact_id: int, loan_id: int, funded: date) -> Candidate:
+            years = years_between(funded, ctx.today)
+            return Candidate(
+                contact_id=contact_id,
+                loan_id=loan_id,
+                occasion=f"loan:{loan_id}:{years}y",
+                snapshot={"loan_age_years": years, "funded_date": funded.isoformat()},
                 rank=Decimal(-years),
             )
 
+        return _found(columns, keep, -ages.astype(float), candidate)
 
-def _month_day_clause(days: list[date]):  # type: ignore[no-untyped-def]
+
+def _month_day_clause(days: list[date]) -> Any:
     """Funded on one of these calendar days (month, day), in any year."""
-    by_month: dict[int, set[int]] = {}
-    for day in days:
-        by_month.setdefault(day.month, set()).add(day.day)
-        if day.month == 2 and day.day == 28 and (day + timedelta(days=1)).month == 3:
-            by_month[2].add(29)  # Feb 29 closings celebrate on Feb 28 in common years
-    return or_(
-        *(
-            and_(
-                extract("month", Loan.funded_date) == month,
-                extract("day", Loan.funded_date).in_(sorted(day_set)),
-            )
-            for month, day_set in by_month.items()
-        )
-    )
+    wanted = {f"{day:%m-%d}" for day in days}
+    if "02-28" in wanted and "02-29" not in wanted:
+        wanted.add("02-29")  # Feb 29 closings celebrate on Feb 28 in common years
+    return month_day(Loan.funded_date).in_(sorted(wanted))
+
+
+def _month_day(days: np.ndarray) -> np.ndarray:
+    """month * 100 + day of each day number."""
+    as_dates = days.astype("datetime64[D]")
+    months = as_dates.astype("datetime64[M]")
+    month = (months - as_dates.astype("datetime64[Y]").astype("datetime64[M]")).astype(np.int64)
+    day = (as_dates - months.astype("datetime64[D]")).astype(np.int64)
+    return (month + 1) * 100 + day + 1
 
 
 class ClosingAnniversary:
@@ -83,41 +137,44 @@ class ClosingAnniversary:
     name = "closing_anniversary"
     segment = "anniversary"
 
-    def candidates(self, ctx: TriggerContext, *, for_segment: bool) -> Iterator[Candidate]:
-        """One candidate per person with a closing anniversary coming up."""
+    def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
+        """Loans with a closing anniversary coming up."""
         lookahead = ctx.config.triggers.closing_anniversary.lookahead_days
         days = [ctx.today + timedelta(days=offset) for offset in range(lookahead + 1)]
-        query = loan_query(Loan.id, Loan.contact_id, Loan.funded_date).where(
-            Loan.status == FUNDED,
-            Loan.funded_date <= add_years(ctx.today, -1) + timedelta(days=lookahead),
+        query = _query(ctx, self.name, Loan.funded_date, Loan.funded_date, for_segment).where(
+            unindexed(Loan.status) == FUNDED,
+            unindexed(Loan.funded_date) <= add_years(ctx.today, -1) + timedelta(days=lookahead),
             _month_day_clause(days),
-            *standard_filters(
-                self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
-            ),
         )
-        for row in ctx.session.execute(query):
-            anniversary = next(
-                (
-                    day
-                    for day in days
-                    if add_years(row.funded_date, day.year - row.funded_date.year) == day
-                ),
-                None,
-            )
-            if anniversary is None or anniversary.year <= row.funded_date.year:
-                continue
-            years = anniversary.year - row.funded_date.year
-            yield Candidate(
-                contact_id=row.contact_id,
-                loan_id=row.id,
-                occasion=f"loan:{row.id}:anniversary:{anniversary.year}",
+        columns = fetch_columns(ctx.session, query, _COLUMNS)
+        # Each calendar day in the window is the anniversary of one (month, day); a lookahead
+        # of at most 180 days never holds a (month, day) twice.
+        upcoming = np.full(1300, -1, dtype=np.int64)
+        for day in days:
+            upcoming[day.month * 100 + day.day] = day_of(day)
+            if day.month == 2 and day.day == 28 and (day + timedelta(days=1)).month == 3:
+                upcoming[229] = day_of(day)
+        anniversary = upcoming[_month_day(columns["day"])]
+        funded_year = columns["day"].astype("datetime64[D]").astype("datetime64[Y]")
+        later_year = anniversary.astype("datetime64[D]").astype("datetime64[Y]") > funded_year
+        keep = np.flatnonzero((anniversary >= 0) & later_year)
+
+        def candidate(contact_id: int, loan_id: int, funded: date) -> Candidate:
+            on = date_of(int(upcoming[funded.month * 100 + funded.day]))
+            return Candidate(
+                contact_id=contact_id,
+                loan_id=loan_id,
+                occasion=f"loan:{loan_id}:anniversary:{on.year}",
                 snapshot={
-                    "anniversary_years": years,
-                    "anniversary_date": anniversary.isoformat(),
-                    "funded_date": row.funded_date.isoformat(),
+                    "anniversary_years": on.year - funded.year,
+                    "anniversary_date": on.isoformat(),
+                    "funded_date": funded.isoformat(),
                 },
-                rank=Decimal(-(anniversary - ctx.today).days),
+                rank=Decimal(-(on - ctx.today).days),
             )
+
+        days_away = (anniversary - day_of(ctx.today)).astype(float)
+        return _found(columns, keep, -days_away, candidate)
 
 
 FALLOUTS = (WITHDRAWN, INCOMPLETE, DENIED, APPROVED_NOT_ACCEPTED)
@@ -129,12 +186,16 @@ class FalloutAnniversary:
     name = "fallout_anniversary"
     segment = "stalled"
 
-    def candidates(self, ctx: TriggerContext, *, for_segment: bool) -> Iterator[Candidate]:
+    def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
         """As a trigger: at each offset. As the `stalled` segment: every stalled application."""
         settings = ctx.config.triggers.fallout_anniversary
         cooled = ctx.today - timedelta(days=settings.denied_cooling_days)
         denied_ok = or_(Loan.status != DENIED, Loan.fallout_date <= cooled)
-        filters = [Loan.status.in_(FALLOUTS), Loan.fallout_date <= ctx.today, denied_ok]
+        # The whole stalled segment is a large share of the book: read the table through.
+        status, fell_out = (Loan.status, Loan.fallout_date)
+        if for_segment:
+            status, fell_out = unindexed(status), unindexed(fell_out)
+        filters = [status.in_(FALLOUTS), fell_out <= ctx.today, denied_ok]
         if not for_segment:
             windows = [
                 Loan.fallout_date.between(
@@ -144,27 +205,32 @@ class FalloutAnniversary:
                 for offset in settings.offsets_days
             ]
             filters.append(or_(*windows))
-        query = loan_query(Loan.id, Loan.contact_id, Loan.fallout_date, Loan.status).where(
-            *filters,
-            *standard_filters(
-                self.name, newer_than=Loan.fallout_date, today=ctx.today, for_segment=for_segment
-            ),
+        code = case(*((Loan.status == name, code) for code, name in enumerate(FALLOUTS)))
+        query = _query(ctx, self.name, Loan.fallout_date, Loan.fallout_date, for_segment)
+        columns = fetch_columns(
+            ctx.session, query.add_columns(code).where(*filters), (*_COLUMNS, "status")
         )
-        for row in ctx.session.execute(query):
-            age = (ctx.today - row.fallout_date).days
-            offset = max((days for days in settings.offsets_days if days <= age), default=0)
-            yield Candidate(
-                contact_id=row.contact_id,
-                loan_id=row.id,
-                occasion=f"loan:{row.id}:fallout:{offset}d",
+        ages = day_of(ctx.today) - columns["day"]
+        statuses = dict(zip(columns["loan_id"].tolist(), columns["status"].tolist(), strict=True))
+        offsets = sorted(settings.offsets_days)
+
+        def candidate(contact_id: int, loan_id: int, fell_out: date) -> Candidate:
+            age = (ctx.today - fell_out).days
+            offset = max((days for days in offsets if days <= age), default=0)
+            return Candidate(
+                contact_id=contact_id,
+                loan_id=loan_id,
+                occasion=f"loan:{loan_id}:fallout:{offset}d",
                 snapshot={
-                    "fallout_date": row.fallout_date.isoformat(),
-                    "status": row.status,
+                    "fallout_date": fell_out.isoformat(),
+                    "status": FALLOUTS[statuses[loan_id]],
                     "fallout_days": age,
                     "fallout_months": round(age / 30.44),
                 },
                 rank=Decimal(-age),
             )
+
+        return _found(columns, np.arange(len(ages)), -ages.astype(float), candidate)
 
 
 class ArmReset:
@@ -173,27 +239,32 @@ class ArmReset:
     name = "arm_reset"
     segment = "arm_reset"
 
-    def candidates(self, ctx: TriggerContext, *, for_segment: bool) -> Iterator[Candidate]:
-        """One candidate per person with an ARM adjusting soon."""
+    def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
+        """Loans with an ARM adjusting soon."""
         within = ctx.config.triggers.arm_reset.within_days
-        query = loan_query(Loan.id, Loan.contact_id, Loan.arm_first_adjustment_date).where(
-            Loan.status == FUNDED,
+        query = _query(
+            ctx, self.name, Loan.arm_first_adjustment_date, Loan.funded_date, for_segment
+        ).where(
+            unindexed(Loan.status) == FUNDED,
             Loan.is_arm.is_(True),
-            Loan.funded_date <= ctx.today,
+            unindexed(Loan.funded_date) <= ctx.today,
             Loan.arm_first_adjustment_date.between(ctx.today, ctx.today + timedelta(days=within)),
-            *standard_filters(
-                self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
-            ),
         )
-        for row in ctx.session.execute(query):
-            reset = row.arm_first_adjustment_date
-            yield Candidate(
-                contact_id=row.contact_id,
-                loan_id=row.id,
-                occasion=f"loan:{row.id}:arm:{reset.isoformat()}",
+        columns = fetch_columns(ctx.session, query, _COLUMNS)
+        days_to_reset = columns["day"] - day_of(ctx.today)
+
+        def candidate(contact_id: int, loan_id: int, reset: date) -> Candidate:
+            return Candidate(
+                contact_id=contact_id,
+                loan_id=loan_id,
+                occasion=f"loan:{loan_id}:arm:{reset.isoformat()}",
                 snapshot={
                     "arm_reset_date": reset.isoformat(),
                     "days_to_reset": (reset - ctx.today).days,
                 },
                 rank=Decimal(-(reset - ctx.today).days),
             )
+
+        return _found(
+            columns, np.arange(len(days_to_reset)), -days_to_reset.astype(float), candidate
+        )

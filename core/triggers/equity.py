@@ -1,25 +1,50 @@
-"""Equity triggers: conventional loans that can drop PMI, FHA loans that can leave MIP behind."""
+"""Equity triggers: conventional loans that can drop PMI, FHA loans that can leave MIP behind.
+
+The estimated LTV is the amortized balance over the appreciated original value. numpy
+estimates it for every loan of the program at once; a loan within half a point of the
+ceiling is estimated again exactly (core.loanmath) before it is kept or dropped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Row, exists, not_
+from sqlalchemy import exists, func, not_
 
 from core.batches.models import BatchMember
-from core.book.models import FUNDED, Loan
+from core.book.models import FUNDED, Contact, Loan
 from core.config import LtvConfig
-from core.loanmath import estimated_ltv, estimated_value, payments_made, remaining_balance
-from core.loanmath_fast import balances
-from core.triggers.base import Candidate, TriggerContext, loan_query, standard_filters
+from core.loanmath import estimated_ltv, estimated_value, remaining_balance
+from core.loanmath_fast import balances, estimated_ltvs, payments_made_on
+from core.triggers.base import Candidate, Found, Rows, TriggerContext, loan_query, standard_filters
+from core.triggers.columns import (
+    RATE_UNITS,
+    date_of,
+    day_number,
+    day_of,
+    fetch_columns,
+    rate_units,
+    unindexed,
+)
 
 _CENTS = Decimal(100)
-_SLACK = timedelta(days=62)
-_LTV_MARGIN = 0.5  # percentage points of float error the exact check absorbs
+_FIRST_PAYMENT_SLACK_DAYS = 62  # as rate_drop: the latest a first payment falls after funding
+# Estimates agree with the exact LTV to the hundredth but for rounding ties: closer than this
+# to the ceiling, the exact math decides.
+_LTV_MARGIN = 0.05
+_COLUMNS = (
+    "loan_id",
+    "contact_id",
+    "lo_id",
+    "amount_cents",
+    "value_cents",
+    "note_rate",
+    "term_months",
+    "first_payment",
+    "funded",
+)
 
 
 class _EquityTrigger:
@@ -34,16 +59,68 @@ class _EquityTrigger:
         """This trigger's configuration."""
         return getattr(ctx.config.triggers, self.name)
 
-    def candidates(self, ctx: TriggerContext, *, for_segment: bool) -> Iterator[Candidate]:
+    def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
         """Loans of the program whose estimated LTV today is at or below the ceiling."""
+        columns = fetch_columns(ctx.session, self._query(ctx, for_segment), _COLUMNS)
+        appreciation = ctx.config.math.annual_appreciation_percent
+        today = day_of(ctx.today)
+        paid = payments_made_on(columns["first_payment"], today)
+        months = np.where(columns["term_months"] > 0, columns["term_months"], 360)
+        owed = balances(
+            columns["amount_cents"] / 100.0,
+            columns["note_rate"] / RATE_UNITS,
+            months.astype(float),
+            np.minimum(paid, months).astype(float),
+        )
+        years = (today - columns["funded"]) / 365.25
+        worth, ltv = estimated_ltvs(
+            owed, columns["value_cents"] / 100.0, years, float(appreciation)
+        )
         ceiling = self.settings(ctx).max_ltv_percent
+        # The float estimate decides far from the ceiling; near it, the exact Decimal math.
+        exact: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
+        for row in np.flatnonzero(np.abs(ltv - float(ceiling)) <= _LTV_MARGIN).tolist():
+            exact[row] = self._exact(ctx, columns, row, int(paid[row]))
+            ltv[row] = float(exact[row][2])
+        keep = np.flatnonzero(ltv <= float(ceiling))
+        kept = {name: values[keep] for name, values in columns.items()}
+
+        def build(rows: Rows) -> list[Candidate]:
+            candidates = []
+            for row in keep[rows].tolist():
+                balance, value, estimate = exact.get(row) or (
+                    Decimal(f"{owed[row]:.2f}"),
+                    Decimal(f"{worth[row]:.2f}"),
+                    Decimal(f"{ltv[row]:.2f}"),
+                )
+                candidates.append(
+                    Candidate(
+                        contact_id=int(columns["contact_id"][row]),
+                        loan_id=int(columns["loan_id"][row]),
+                        occasion=f"loan:{int(columns['loan_id'][row])}:{self.name}",
+                        snapshot={
+                            "estimated_ltv": str(estimate),
+                            "estimated_balance": str(balance),
+                            "estimated_value": str(value),
+                            "appreciation_percent": str(appreciation),
+                            "payments_made": int(paid[row]),
+                        },
+                        rank=-estimate,
+                    )
+                )
+            return candidates
+
+        return Found(kept["contact_id"], kept["loan_id"], kept["lo_id"], -ltv[keep], build)
+
+    def _query(self, ctx: TriggerContext, for_segment: bool) -> Any:
         filters = [
-            Loan.status == FUNDED,
+            unindexed(Loan.status) == FUNDED,
             Loan.program == self.program,
             Loan.property_value_cents > 0,
             Loan.loan_amount_cents > 0,
             Loan.note_rate.is_not(None),
-            Loan.funded_date <= ctx.today,  # a backtest at a past date sees only older loans
+            unindexed(Loan.funded_date)
+            <= ctx.today,  # a backtest at a past date sees only older loans
         ]
         if not for_segment:
             # The occasion is once per loan: loans already in a live batch need no more math.
@@ -61,106 +138,44 @@ class _EquityTrigger:
             filters.append(
                 Loan.loan_amount_cents * 100 > Loan.property_value_cents * self.original_ltv_above
             )
-        query = loan_query(
+        return loan_query(
             Loan.id,
             Loan.contact_id,
+            func.coalesce(Contact.lo_id, 0),
             Loan.loan_amount_cents,
             Loan.property_value_cents,
-            Loan.note_rate,
-            Loan.term_months,
-            Loan.first_payment_date,
-            Loan.funded_date,
+            rate_units(Loan.note_rate),
+            func.coalesce(Loan.term_months, 0),
+            func.coalesce(
+                day_number(Loan.first_payment_date),
+                day_number(Loan.funded_date) + _FIRST_PAYMENT_SLACK_DAYS,
+            ),
+            day_number(Loan.funded_date),
         ).where(
             *filters,
             *standard_filters(
                 self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
             ),
         )
-        rows = ctx.session.execute(query).all()
-        if not rows:
-            return
-        appreciation = ctx.config.math.annual_appreciation_percent
-        paid = [
-            payments_made(
-                first_payment_date=row.first_payment_date or (row.funded_date + _SLACK),
-                on=ctx.today,
-            )
-            for row in rows
-        ]
-        years = np.array([(ctx.today - row.funded_date).days / 365.25 for row in rows])
-        owed = balances(
-            np.array([row.loan_amount_cents / 100 for row in rows], dtype=float),
-            np.array([float(row.note_rate) for row in rows]),
-            np.array([float(row.term_months or 360) for row in rows]),
-            np.array(paid, dtype=float),
-        )
-        worth = np.array([row.property_value_cents / 100 for row in rows], dtype=float) * (
-            (1.0 + float(appreciation) / 100.0) ** years
-        )
-        estimates = (owed / worth * 100.0).tolist()
-        limit = float(ceiling)
-        for row, made, estimate in zip(rows, paid, estimates, strict=True):
-            # The float estimate decides far from the ceiling; near it, and for every batch
-            # member's snapshot, the exact Decimal math does.
-            if estimate > limit + _LTV_MARGIN:
-                continue
-            if for_segment and estimate < limit - _LTV_MARGIN:
-                yield self._estimated(row, made, estimate)
-                continue
-            candidate = self._exact(ctx, row, made, ceiling, appreciation)
-            if candidate is not None:
-                yield candidate
-
-    def _estimated(self, row: Row[Any], paid: int, estimate: float) -> Candidate:
-        """A segment member clear of the ceiling, counted on the float estimate."""
-        ltv = Decimal(str(round(estimate, 2)))
-        return Candidate(
-            contact_id=row.contact_id,
-            loan_id=row.id,
-            occasion=f"loan:{row.id}:{self.name}",
-            snapshot={"estimated_ltv": str(ltv), "payments_made": paid, "estimated": True},
-            rank=-ltv,
-        )
 
     def _exact(
-        self,
-        ctx: TriggerContext,
-        row: Row[Any],
-        paid: int,
-        ceiling: Decimal,
-        appreciation: Decimal,
-    ) -> Candidate | None:
+        self, ctx: TriggerContext, columns: dict[str, np.ndarray], row: int, paid: int
+    ) -> tuple[Decimal, Decimal, Decimal]:
         """The Decimal estimate of balance, value and LTV for one loan."""
-        principal = Decimal(row.loan_amount_cents) / _CENTS
-        term = row.term_months or 360
+        term = int(columns["term_months"][row]) or 360
         balance = remaining_balance(
-            principal=principal,
-            annual_rate=row.note_rate,
+            principal=Decimal(int(columns["amount_cents"][row])) / _CENTS,
+            annual_rate=Decimal(int(columns["note_rate"][row])).scaleb(-5),
             months=term,
             payments_made=min(paid, term),
         )
-        years = Decimal((ctx.today - row.funded_date).days) / Decimal("365.25")
+        years = Decimal((ctx.today - date_of(columns["funded"][row])).days) / Decimal("365.25")
         value = estimated_value(
-            original_value=Decimal(row.property_value_cents) / _CENTS,
+            original_value=Decimal(int(columns["value_cents"][row])) / _CENTS,
             years=years,
-            annual_appreciation=appreciation,
+            annual_appreciation=ctx.config.math.annual_appreciation_percent,
         )
-        ltv = estimated_ltv(balance=balance, value=value)
-        if ltv > ceiling:
-            return None
-        return Candidate(
-            contact_id=row.contact_id,
-            loan_id=row.id,
-            occasion=f"loan:{row.id}:{self.name}",
-            snapshot={
-                "estimated_ltv": str(ltv),
-                "estimated_balance": str(balance),
-                "estimated_value": str(value),
-                "appreciation_percent": str(appreciation),
-                "payments_made": paid,
-            },
-            rank=-ltv,
-        )
+        return balance, value, estimated_ltv(balance=balance, value=value)
 
 
 class PmiRemoval(_EquityTrigger):

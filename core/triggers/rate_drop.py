@@ -1,29 +1,50 @@
 """rate_drop: today's offer rate is far enough below the note rate, and the math says so.
 
-SQL narrows the book to seasoned funded loans whose note rate clears the threshold against the
-offer rate of their product; Python then runs the exact refinance math on the survivors
-(COMPLIANCE §7: seasoning, VA's 0.50-point minimum, break-even, minimum savings).
+SQL narrows the book to funded loans whose note rate clears the threshold against the offer
+rate of their product, roughly seasoned and outside the cooldown; numpy then applies the exact
+rules to the survivors (COMPLIANCE §7: seasoning days and payments, VA's 0.50-point minimum)
+and prices them all at once. A loan whose estimate lands within a dollar of the minimum
+savings or a month of the longest break-even is priced again exactly (core.loanmath) before
+it is kept or dropped.
+
+The snapshot keeps every input of the quote, so the figures a borrower reads are computed
+exactly from it when the message is written (`snapshot_quote`); the figures stored beside
+them are the estimates, equal to the cent away from rounding ties.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import and_, case, exists, func, not_, or_
 
 from core.batches.models import BatchMember
-from core.book.models import FUNDED, Loan
-from core.config import Config
-from core.loanmath import ClosingCosts, payments_made, refinance_quote
-from core.loanmath_fast import refinance_savings
+from core.book.models import FUNDED, Contact, Loan
+from core.loanmath import ClosingCosts, RefinanceQuote, refinance_quote
+from core.loanmath_fast import RefinanceEstimates, payments_made_on, refinance_estimates
 from core.rates.service import Offer
-from core.triggers.base import Candidate, TriggerContext, loan_query, standard_filters
+from core.triggers.base import (
+    Candidate,
+    Found,
+    Rows,
+    TriggerContext,
+    loan_query,
+    standard_filters,
+)
+from core.triggers.columns import (
+    RATE_UNITS,
+    date_of,
+    day_number,
+    day_of,
+    fetch_columns,
+    rate_units,
+    unindexed,
+    units_of,
+)
 
 NAME = "rate_drop"
 SEGMENT = "refinance"
@@ -31,6 +52,21 @@ SEGMENT = "refinance"
 # the first of the second month after funding is at most 62 days after funding.
 _FIRST_PAYMENT_SLACK = timedelta(days=62)
 _CENTS = Decimal(100)
+# Estimates agree with the exact figures to the cent but for rounding ties: closer than this
+# to the minimum savings (dollars) or the longest break-even (months), the exact math decides.
+_MARGIN_DOLLARS = 0.05
+_MARGIN_MONTHS = 0.05
+_COLUMNS = (
+    "loan_id",
+    "contact_id",
+    "lo_id",
+    "note_rate",
+    "amount_cents",
+    "term_months",
+    "first_payment",
+    "first_payment_known",
+    "va_fixed",
+)
 
 
 def closing_date(ctx: TriggerContext) -> date:
@@ -43,61 +79,45 @@ def estimated_first_payment(loan_first_payment: date | None, funded: date) -> da
     return loan_first_payment or (funded + _FIRST_PAYMENT_SLACK)
 
 
-_MARGIN_DOLLARS = 1.0
+def _money(dollars: float) -> str:
+    return f"{dollars:.2f}"
+
+
+def _rate(units: int) -> str:
+    return str(Decimal(int(units)).scaleb(-5))
+
+
+def snapshot_quote(snapshot: dict[str, Any]) -> RefinanceQuote | None:
+    """The exact quote behind a rate-drop snapshot (None for a snapshot without its inputs)."""
+    needed = ("loan_amount", "note_rate", "offer_rate", "first_payment_date", "closing_date")
+    if not all(snapshot.get(key) is not None for key in needed):
+        return None
+    return refinance_quote(
+        principal=Decimal(snapshot["loan_amount"]),
+        note_rate=Decimal(snapshot["note_rate"]),
+        term_months=int(snapshot.get("term_months") or 360),
+        first_payment_date=date.fromisoformat(snapshot["first_payment_date"]),
+        new_rate=Decimal(snapshot["offer_rate"]),
+        on=date.fromisoformat(snapshot["closing_date"]),
+        new_term_months=int(snapshot.get("new_term_months") or 360),
+        costs=ClosingCosts(
+            flat=Decimal(snapshot.get("closing_costs_flat") or "2000"),
+            percent=Decimal(snapshot.get("closing_costs_percent") or "1"),
+        ),
+    )
 
 
 @dataclass(frozen=True)
-class _Seasoned:
-    """A loan that passed the cheap rules, with what pricing it needs."""
+class _Priced:
+    """The survivors of the exact rules, priced; `exact` holds the loans priced exactly."""
 
-    row: Row[Any]
-    product: str
-    offer: Offer
-    drop: Decimal
-    first_payment: date
-    paid: int
-
-
-def _occasion(loan: _Seasoned) -> str:
-    return f"rate:{loan.offer.as_of.isoformat()}:{loan.product}"
-
-
-def _inside_cooldown(loan: _Seasoned, recent: dict[int, Decimal], next_wave: Decimal) -> bool:
-    """Messaged for a rate drop inside the cooldown, and no further drop since."""
-    last_offer = recent.get(loan.row.contact_id)
-    return last_offer is not None and loan.offer.rate > last_offer - next_wave
-
-
-def _estimated(loan: _Seasoned, saved: float, months: float) -> Candidate:
-    """A segment member priced by the float estimate (clear of every threshold)."""
-    savings = Decimal(str(round(saved, 2)))
-    return Candidate(
-        contact_id=loan.row.contact_id,
-        loan_id=loan.row.id,
-        occasion=_occasion(loan),
-        snapshot={
-            "product": loan.product,
-            "note_rate": str(loan.row.note_rate),
-            "offer_rate": str(loan.offer.rate),
-            "rate_source": loan.offer.describe(),
-            "monthly_savings": str(savings),
-            "break_even_months": math.ceil(months),
-            "estimated": True,
-        },
-        offer_rate=loan.offer.rate,
-        monthly_savings_cents=int(savings * 100),
-        rank=savings,
-    )
-
-
-def _product_clause(offer: Offer, config: Config, product_is_15y: bool, threshold: Decimal):
-    max_term = config.rates.fifteen_year_max_term_months
-    term = (
-        Loan.term_months <= max_term
-        if product_is_15y
-        else or_(Loan.term_months > max_term, Loan.term_months.is_(None))
-    )
-    return and_(term, Loan.note_rate >= offer.rate + threshold)
+    columns: dict[str, np.ndarray]
+    products: np.ndarray  # True for the 15-year product
+    drop: np.ndarray  # rate units
+    paid: np.ndarray
+    estimates: RefinanceEstimates
+    exact: dict[int, RefinanceQuote]
+    shared: dict[str, dict[str, Any]]  # per product: the inputs every loan shares
 
 
 class RateDrop:
@@ -106,33 +126,74 @@ class RateDrop:
     name = NAME
     segment = SEGMENT
 
-    def candidates(self, ctx: TriggerContext, *, for_segment: bool) -> Iterator[Candidate]:
+    def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
         """Funded, seasoned loans with real savings at today's offer rate."""
-        settings = ctx.config.triggers.rate_drop
+        if not ctx.offers:
+            return Found.nothing()
         closing = closing_date(ctx)
-        # Loose SQL bounds (a superset); the exact seasoning check runs in Python below.
-        seasoned_by = closing - timedelta(days=settings.seasoning_days)
+        columns = fetch_columns(ctx.session, self._query(ctx, closing, for_segment), _COLUMNS)
+        priced = self._price(ctx, columns, self._seasoned(ctx, columns, closing), closing)
+        savings = priced.estimates.monthly_savings.copy()
+        break_even = priced.estimates.break_even_months.copy()
+        for row, quote in priced.exact.items():
+            savings[row] = float(quote.monthly_savings)
+            break_even[row] = np.inf if quote.break_even_months is None else quote.break_even_months
+        settings = ctx.config.triggers.rate_drop
+        keep = np.flatnonzero(
+            (savings >= float(settings.min_monthly_savings))
+            & (break_even <= settings.max_break_even_months)
+        )
+        kept = {name: values[keep] for name, values in priced.columns.items()}
+
+        def build(rows: Rows) -> list[Candidate]:
+            return [self._candidate(ctx, priced, int(keep[row]), closing) for row in rows]
+
+        return Found(kept["contact_id"], kept["loan_id"], kept["lo_id"], savings[keep], build)
+
+    def _query(self, ctx: TriggerContext, closing: date, for_segment: bool) -> Any:
+        settings = ctx.config.triggers.rate_drop
+        max_term = ctx.config.rates.fifteen_year_max_term_months
+        since = ctx.now - timedelta(days=settings.cooldown_days)
         products = []
-        for product, is_15y in (("30y", False), ("15y", True)):
-            if product in ctx.offers:
-                clause = _product_clause(
-                    ctx.offers[product], ctx.config, is_15y, settings.threshold_points
+        for product, offer in ctx.offers.items():
+            term = (
+                Loan.term_months <= max_term
+                if product == "15y"
+                else or_(Loan.term_months > max_term, Loan.term_months.is_(None))
+            )
+            clause = [term, Loan.note_rate >= offer.rate + settings.threshold_points]
+            if not for_segment:
+                # The cooldown: messaged lately, unless the rate fell a further "wave" since.
+                clause.append(
+                    not_(
+                        exists().where(
+                            BatchMember.contact_id == Loan.contact_id,
+                            BatchMember.trigger == NAME,
+                            BatchMember.live.is_(True),
+                            BatchMember.created_at > since,
+                            BatchMember.offer_rate < offer.rate + settings.next_wave_points,
+                        )
+                    )
                 )
-                products.append(clause)
-        if not products:
-            return
-        query = loan_query(
+            products.append(and_(*clause))
+        # A loose bound (a superset); the exact seasoning rules run in numpy.
+        seasoned_by = closing - timedelta(days=settings.seasoning_days)
+        first_payment = func.coalesce(
+            day_number(Loan.first_payment_date),
+            day_number(Loan.funded_date) + _FIRST_PAYMENT_SLACK.days,
+        )
+        return loan_query(
             Loan.id,
             Loan.contact_id,
-            Loan.note_rate,
+            func.coalesce(Contact.lo_id, 0),
+            rate_units(Loan.note_rate),
             Loan.loan_amount_cents,
-            Loan.term_months,
-            Loan.first_payment_date,
-            Loan.funded_date,
-            Loan.program,
-            Loan.is_arm,
+            func.coalesce(Loan.term_months, 0),
+            first_payment,
+            case((Loan.first_payment_date.is_(None), 0), else_=1),
+            case((and_(Loan.program == "va", Loan.is_arm.is_(False)), 1), else_=0),
         ).where(
-            Loan.status == FUNDED,
+            unindexed(Loan.status) == FUNDED,
             Loan.note_rate.is_not(None),
             Loan.loan_amount_cents > 0,
             Loan.funded_date.is_not(None),
@@ -141,155 +202,150 @@ class RateDrop:
                 Loan.first_payment_date <= seasoned_by,
                 and_(
                     Loan.first_payment_date.is_(None),
-                    Loan.funded_date <= seasoned_by - _FIRST_PAYMENT_SLACK,
+                    unindexed(Loan.funded_date) <= seasoned_by - _FIRST_PAYMENT_SLACK,
                 ),
             ),
             *standard_filters(
                 NAME, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
             ),
         )
-        survivors = ctx.session.execute(query).all()
-        recent = (
-            {} if for_segment else self._recent_waves(ctx, {row.contact_id for row in survivors})
-        )
-        eligible = [
-            loan
-            for loan in (self._precheck(ctx, row, closing) for row in survivors)
-            if loan is not None and not _inside_cooldown(loan, recent, settings.next_wave_points)
-        ]
-        yield from self._priced(ctx, eligible, closing, exact_all=not for_segment)
 
-    def _precheck(self, ctx: TriggerContext, row: Row[Any], closing: date) -> _Seasoned | None:
-        """The cheap exact rules: product, drop, VA minimum, seasoning days and payments."""
+    def _seasoned(
+        self, ctx: TriggerContext, columns: dict[str, np.ndarray], closing: date
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows passing the exact rules: product offer, drop, VA minimum, days and payments."""
         settings = ctx.config.triggers.rate_drop
         max_term = ctx.config.rates.fifteen_year_max_term_months
-        product = "15y" if row.term_months and row.term_months <= max_term else "30y"
-        offer = ctx.offers.get(product)
-        if offer is None:
-            return None
-        drop = row.note_rate - offer.rate
-        if drop < settings.threshold_points:
-            return None
-        if row.program == "va" and not row.is_arm and drop < settings.va_min_drop_points:
-            return None
-        first_payment = estimated_first_payment(row.first_payment_date, row.funded_date)
-        if (closing - first_payment).days < settings.seasoning_days:
-            return None
-        paid = payments_made(first_payment_date=first_payment, on=closing)
-        if paid < settings.seasoning_payments:
-            return None
-        return _Seasoned(row, product, offer, drop, first_payment, paid)
+        fifteen = (columns["term_months"] > 0) & (columns["term_months"] <= max_term)
+        missing = -(10**12)  # no offer for the product: no drop can clear the threshold
+        offer_30 = units_of(ctx.offers["30y"].rate) if "30y" in ctx.offers else -missing
+        offer_15 = units_of(ctx.offers["15y"].rate) if "15y" in ctx.offers else -missing
+        drop = columns["note_rate"] - np.where(fifteen, offer_15, offer_30)
+        closing_day = day_of(closing)
+        paid = payments_made_on(columns["first_payment"], closing_day)
+        ok = (
+            (drop >= units_of(settings.threshold_points))
+            & ~((columns["va_fixed"] == 1) & (drop < units_of(settings.va_min_drop_points)))
+            & (closing_day - columns["first_payment"] >= settings.seasoning_days)
+            & (paid >= settings.seasoning_payments)
+        )
+        return np.flatnonzero(ok), fifteen, drop, paid
 
-    def _priced(
-        self, ctx: TriggerContext, loans: list[_Seasoned], closing: date, *, exact_all: bool
-    ) -> Iterator[Candidate]:
-        """Savings and break-even: vectorized, then exact Decimal where it decides or is shown."""
-        if not loans:
-            return
-        settings = ctx.config.triggers.rate_drop
+    def _price(
+        self,
+        ctx: TriggerContext,
+        columns: dict[str, np.ndarray],
+        seasoned: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        closing: date,
+    ) -> _Priced:
+        """Estimates for every seasoned loan; exact quotes for those near a threshold."""
+        rows, fifteen, drop, paid = seasoned
+        columns = {name: values[rows] for name, values in columns.items()}
+        fifteen, drop, paid = fifteen[rows], drop[rows], paid[rows]
+        offer = columns["note_rate"] - drop
         assumptions = ctx.config.math
-        savings, break_even = refinance_savings(
-            np.array([float(loan.row.loan_amount_cents) / 100 for loan in loans]),
-            np.array([float(loan.row.note_rate) for loan in loans]),
-            np.array([float(loan.row.term_months or 360) for loan in loans]),
-            np.array([float(loan.paid) for loan in loans]),
-            np.array([float(loan.offer.rate) for loan in loans]),
+        months = np.where(columns["term_months"] > 0, columns["term_months"], 360)
+        estimates = refinance_estimates(
+            columns["amount_cents"] / 100.0,
+            columns["note_rate"] / RATE_UNITS,
+            months.astype(float),
+            paid.astype(float),
+            offer / RATE_UNITS,
             float(assumptions.new_term_months),
             float(assumptions.closing_costs_flat),
             float(assumptions.closing_costs_percent),
         )
-        minimum = float(settings.min_monthly_savings)
-        longest = float(settings.max_break_even_months)
-        costs = ClosingCosts(
-            flat=assumptions.closing_costs_flat, percent=assumptions.closing_costs_percent
-        )
-        for loan, saved, months in zip(loans, savings.tolist(), break_even.tolist(), strict=True):
-            # Far from both thresholds the float estimate decides; near them, the exact math.
-            near = abs(saved - minimum) < _MARGIN_DOLLARS or abs(months - longest) < 1.0
-            if not near and (saved < minimum or months > longest):
-                continue
-            if exact_all or near:
-                candidate = self._exact(ctx, loan, closing, costs)
-                if candidate is not None:
-                    yield candidate
-            else:
-                yield _estimated(loan, saved, months)
-
-    def _exact(
-        self, ctx: TriggerContext, loan: _Seasoned, closing: date, costs: ClosingCosts
-    ) -> Candidate | None:
-        """The authoritative Decimal quote, and the snapshot the batch keeps."""
         settings = ctx.config.triggers.rate_drop
-        row, offer = loan.row, loan.offer
-        quote = refinance_quote(
-            principal=Decimal(row.loan_amount_cents) / _CENTS,
-            note_rate=row.note_rate,
-            term_months=row.term_months or 360,
-            first_payment_date=loan.first_payment,
-            new_rate=offer.rate,
-            on=closing,
-            new_term_months=ctx.config.math.new_term_months,
-            costs=costs,
+        near = np.flatnonzero(
+            (
+                np.abs(estimates.monthly_savings - float(settings.min_monthly_savings))
+                < _MARGIN_DOLLARS
+            )
+            | (
+                np.abs(estimates.break_even_months - settings.max_break_even_months)
+                < _MARGIN_MONTHS
+            )
         )
-        if quote.monthly_savings < settings.min_monthly_savings:
-            return None
-        if (
-            quote.break_even_months is None
-            or quote.break_even_months > settings.max_break_even_months
-        ):
-            return None
-        snapshot = {
-            "product": loan.product,
-            "note_rate": str(row.note_rate),
+        shared = {
+            product: self._shared(ctx, offer, closing) for product, offer in ctx.offers.items()
+        }
+        priced = _Priced(columns, fifteen, drop, paid, estimates, {}, shared)
+        for row in near.tolist():
+            quote = snapshot_quote(self._inputs(ctx, priced, row, closing))
+            if quote is not None:
+                priced.exact[row] = quote
+        return priced
+
+    def _offer(self, ctx: TriggerContext, priced: _Priced, row: int) -> Offer:
+        return ctx.offers["15y" if priced.products[row] else "30y"]
+
+    def _inputs(
+        self, ctx: TriggerContext, priced: _Priced, row: int, closing: date
+    ) -> dict[str, Any]:
+        """What the quote is computed from: the loan, the offer and the assumptions."""
+        columns = priced.columns
+        return {
+            **priced.shared[self._offer(ctx, priced, row).product],
+            "note_rate": _rate(columns["note_rate"][row]),
+            "drop_points": _rate(priced.drop[row]),
+            "payments_made": int(priced.paid[row]),
+            "first_payment_date": date_of(columns["first_payment"][row]).isoformat(),
+            "estimated_first_payment": not columns["first_payment_known"][row],
+            "loan_amount": _money(columns["amount_cents"][row] / 100),
+            "term_months": int(columns["term_months"][row]) or 360,
+        }
+
+    @staticmethod
+    def _shared(ctx: TriggerContext, offer: Offer, closing: date) -> dict[str, Any]:
+        """The inputs every loan of one product shares in one evaluation."""
+        assumptions = ctx.config.math
+        return {
+            "product": offer.product,
             "index_rate": str(offer.index_rate),
             "offset": str(offer.offset),
             "offer_rate": str(offer.rate),
             "rate_as_of": offer.as_of.isoformat(),
             "rate_source": offer.describe(),
-            "drop_points": str(loan.drop),
             "closing_date": closing.isoformat(),
-            "payments_made": loan.paid,
-            "first_payment_date": loan.first_payment.isoformat(),
-            "estimated_first_payment": row.first_payment_date is None,
-            "current_payment": str(quote.current_payment),
-            "remaining_balance": str(quote.remaining_balance),
-            "remaining_months": quote.remaining_months,
-            "new_term_months": quote.new_term_months,
-            "new_payment": str(quote.new_payment),
-            "monthly_savings": str(quote.monthly_savings),
-            "closing_costs": str(quote.closing_costs),
-            "break_even_months": quote.break_even_months,
-            "same_term_payment": str(quote.same_term_payment),
-            "same_term_savings": str(quote.same_term_savings),
+            "new_term_months": assumptions.new_term_months,
+            "closing_costs_flat": str(assumptions.closing_costs_flat),
+            "closing_costs_percent": str(assumptions.closing_costs_percent),
         }
-        return Candidate(
-            contact_id=row.contact_id,
-            loan_id=row.id,
-            occasion=_occasion(loan),
-            snapshot=snapshot,
-            offer_rate=offer.rate,
-            monthly_savings_cents=int(quote.monthly_savings * 100),
-            rank=quote.monthly_savings,
-        )
 
-    @staticmethod
-    def _recent_waves(ctx: TriggerContext, contact_ids: set[int]) -> dict[int, Decimal]:
-        """The lowest offer rate each person was put in a live rate-drop batch for, lately."""
-        if not contact_ids:
-            return {}
-        since: datetime = ctx.now - timedelta(days=ctx.config.triggers.rate_drop.cooldown_days)
-        recent: dict[int, Decimal] = {}
-        rows = ctx.session.execute(
-            select(BatchMember.contact_id, BatchMember.offer_rate).where(
-                BatchMember.trigger == NAME,
-                BatchMember.live.is_(True),
-                BatchMember.created_at > since,
-                BatchMember.offer_rate.is_not(None),
-            )
+    def _candidate(
+        self, ctx: TriggerContext, priced: _Priced, row: int, closing: date
+    ) -> Candidate:
+        """One person's candidate: the snapshot's inputs and the figures (exact when priced so)."""
+        snapshot = self._inputs(ctx, priced, row, closing)
+        quote = priced.exact.get(row)
+        if quote is not None:
+            figures = {
+                "current_payment": str(quote.current_payment),
+                "remaining_balance": str(quote.remaining_balance),
+                "new_payment": str(quote.new_payment),
+                "monthly_savings": str(quote.monthly_savings),
+                "closing_costs": str(quote.closing_costs),
+                "break_even_months": quote.break_even_months,
+            }
+            savings = quote.monthly_savings
+        else:
+            found = priced.estimates
+            figures = {
+                "current_payment": _money(found.current_payment[row]),
+                "remaining_balance": _money(found.remaining_balance[row]),
+                "new_payment": _money(found.new_payment[row]),
+                "monthly_savings": _money(found.monthly_savings[row]),
+                "closing_costs": _money(found.closing_costs[row]),
+                "break_even_months": int(np.ceil(found.break_even_months[row])),
+            }
+            savings = Decimal(figures["monthly_savings"])
+        offer = self._offer(ctx, priced, row)
+        return Candidate(
+            contact_id=int(priced.columns["contact_id"][row]),
+            loan_id=int(priced.columns["loan_id"][row]),
+            occasion=f"rate:{offer.as_of.isoformat()}:{offer.product}",
+            snapshot={**snapshot, **figures},
+            offer_rate=offer.rate,
+            monthly_savings_cents=int(savings * _CENTS),
+            rank=savings,
         )
-        for contact_id, offer_rate in rows:
-            if contact_id in contact_ids and (
-                contact_id not in recent or offer_rate < recent[contact_id]
-            ):
-                recent[contact_id] = offer_rate
-        return recent

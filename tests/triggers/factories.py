@@ -21,7 +21,7 @@ from core.flows import trigger_context
 from core.outreach.models import ACTIVE, Enrollment
 from core.rates.service import record_manual_rate
 from core.tracks.config import Track, load_tracks
-from core.triggers.base import Candidate, add_years, best_per_contact
+from core.triggers.base import Candidate, add_years
 from core.triggers.registry import TRIGGERS
 
 NOW = datetime(2026, 9, 24, 15, 0, tzinfo=UTC)
@@ -195,7 +195,7 @@ def qualifying(
 ) -> dict[int, Candidate]:
     """The people one trigger finds (contact id -> their candidate), as evaluate would see them."""
     ctx = trigger_context(session=session, now=now, config=config or default_config())
-    found = best_per_contact(list(TRIGGERS[trigger].candidates(ctx, for_segment=for_segment)))
+    found = TRIGGERS[trigger].find(ctx, for_segment=for_segment).candidates()
     return {candidate.contact_id: candidate for candidate in found}
 
 
