@@ -22,7 +22,7 @@ from core.db import make_engine, make_sessionmaker
 from core.flows import evaluate, offers_on, trigger_context
 from core.rates.service import load_history, record_manual_rate
 from core.samplebook import write_book_csv
-from core.segments import segment_counts
+from core.segments import counts_of, find_segments
 from core.tracks.config import load_tracks
 from core.triggers.registry import TRIGGERS
 
@@ -61,7 +61,8 @@ def _measure(url: str) -> dict[str, object]:
         )
         bare = time.perf_counter() - started
         started = time.perf_counter()
-        counts = segment_counts(session=session, now=NOW, config=config)
+        # As `winback segments` runs it: two read sessions in parallel.
+        counts = counts_of(find_segments(session=session, now=NOW, config=config, readers=sessions))
         segments_s = time.perf_counter() - started
     with sessions() as session:
         started = time.perf_counter()

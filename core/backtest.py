@@ -33,12 +33,12 @@ from core.book.importer import ImportRefused, import_file
 from core.book.models import Loan
 from core.config import Config
 from core.db import make_engine, make_sessionmaker
-from core.flows import offers_on
+from core.flows import trigger_context
 from core.models import Base
 from core.rates.models import MarketRate
 from core.rates.parsers import FeedError
 from core.rates.service import BUNDLED_HISTORY, Offer, load_history
-from core.triggers.base import Candidate, TriggerContext, best_per_contact
+from core.triggers.base import Candidate, best_per_contact
 from core.triggers.registry import TRIGGERS
 
 REFINANCE = "rate_drop"
@@ -231,8 +231,8 @@ def evaluate_week(
 ) -> tuple[BacktestWeek, list[Firing]]:
     """Run the triggers as of noon UTC on `week`; who qualified, and who fires (remembered)."""
     now = datetime.combine(week, _NOON)
-    offers = offers_on(session=session, now=now, config=config)
-    ctx = TriggerContext(session=session, now=now, config=config, offers=offers)
+    ctx = trigger_context(session=session, now=now, config=config)
+    offers = ctx.offers
     eligible: dict[str, int] = {}
     fired: dict[str, int] = {}
     firings: list[Firing] = []

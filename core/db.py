@@ -92,7 +92,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
+        # Our queries are short: PostgreSQL's JIT judged a trigger's query over a 1 M-loan book
+        # worth compiling and spent 0.3 s of a 1 s query doing it.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+        dbapi_connection.commit()
+
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

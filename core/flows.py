@@ -14,7 +14,7 @@ from core.config import Config
 from core.outreach.service import EnrollResult, enroll_batch
 from core.rates.service import Offer, current_offer
 from core.tracks.config import Track
-from core.triggers.base import TriggerContext
+from core.triggers.base import TriggerContext, people_left_alone
 from core.triggers.registry import TRIGGERS
 
 PRODUCTS = ("30y", "15y")
@@ -36,6 +36,7 @@ def trigger_context(*, session: Session, now: datetime, config: Config) -> Trigg
         session=session,
         now=now,
         config=config,
+        left_alone=people_left_alone(session),
         offers=offers_on(session=session, now=now, config=config),
     )
 
@@ -60,11 +61,14 @@ def evaluate(
     ctx = trigger_context(session=session, now=now, config=config)
     created: list[Batch] = []
     enrolled: dict[int, EnrollResult] = {}
+    # People put on a track by an earlier trigger of this evaluation are walking one now.
+    walking: set[int] = set()
     for name, trigger in TRIGGERS.items():
         settings = getattr(config.triggers, name)
         if not settings.enabled or (only is not None and name not in only):
             continue
         found = trigger.find(ctx, for_segment=False).candidates()
+        found = [candidate for candidate in found if candidate.contact_id not in walking]
         fresh = batches.new_candidates(session=session, trigger=name, candidates=found)
         offer = ctx.offers.get("30y") if name == "rate_drop" else None
         batch = batches.create_batch(
@@ -82,6 +86,7 @@ def evaluate(
         created.append(batch)
         if batch.status == APPROVED:
             enrolled[batch.id] = enroll_batch(session=session, batch=batch, now=now, tracks=tracks)
+            walking.update(candidate.contact_id for candidate in fresh)
     return Evaluation(created, enrolled)
 
 

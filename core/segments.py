@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.book.models import Contact, LoanOfficer
@@ -15,7 +16,8 @@ from core.bulk import any_of
 from core.config import Config
 from core.flows import trigger_context
 from core.triggers.base import Found, TriggerContext
-from core.triggers.registry import SEGMENTS, segment_named
+from core.triggers.columns import fetch_columns
+from core.triggers.registry import SEGMENTS, find_all, segment_named
 
 
 class UnknownSegment(ValueError):
@@ -26,26 +28,78 @@ def _found(ctx: TriggerContext, segment: str) -> Found:
     return SEGMENTS[segment].find(ctx, for_segment=True)
 
 
+def find_segments(
+    *,
+    session: Session,
+    now: datetime,
+    config: Config,
+    readers: Callable[[], Session] | None = None,
+) -> dict[str, Found]:
+    """Every segment's people today (on parallel read sessions when `readers` is given)."""
+    ctx = trigger_context(session=session, now=now, config=config)
+    by_trigger = find_all(
+        ctx, [SEGMENTS[name].name for name in SEGMENTS], for_segment=True, readers=readers
+    )
+    return {name: by_trigger[SEGMENTS[name].name] for name in SEGMENTS}
+
+
+def counts_of(found: dict[str, Found]) -> dict[str, int]:
+    """People per segment."""
+    return {segment: people.people() for segment, people in found.items()}
+
+
+@dataclass(frozen=True)
+class _Owners:
+    """People's loan officers (0 for none), looked up once for many people."""
+
+    contact_ids: np.ndarray  # sorted
+    officer_ids: np.ndarray
+
+    @classmethod
+    def of(cls, session: Session, contact_ids: np.ndarray) -> _Owners:
+        wanted = np.unique(contact_ids).tolist()
+        query = select(Contact.id, func.coalesce(Contact.lo_id, 0)).where(
+            any_of(session, Contact.id, wanted)
+        )
+        known = fetch_columns(session, query, ("id", "lo_id")) if wanted else None
+        if known is None or not len(known["id"]):
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(empty, empty)
+        order = np.argsort(known["id"])
+        return cls(known["id"][order], known["lo_id"][order])
+
+    def officer_of(self, contact_ids: np.ndarray) -> np.ndarray:
+        """Each person's loan officer id, aligned with `contact_ids`."""
+        if not len(self.contact_ids):
+            return np.zeros(len(contact_ids), dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.contact_ids, contact_ids), len(self.contact_ids) - 1)
+        return np.where(self.contact_ids[at] == contact_ids, self.officer_ids[at], 0)
+
+
+def counts_by_lo(session: Session, found: dict[str, Found]) -> dict[str, dict[str, int]]:
+    """People per segment per loan officer (by email; `unassigned` for people without one)."""
+    officers = dict(session.execute(select(LoanOfficer.id, LoanOfficer.email)).all())
+    people_of = {segment: np.unique(people.contact_id) for segment, people in found.items()}
+    owners = _Owners.of(session, np.concatenate([np.zeros(0, np.int64), *people_of.values()]))
+    breakdown: dict[str, dict[str, int]] = {}
+    for segment, people in people_of.items():
+        officer_ids, counts = np.unique(owners.officer_of(people), return_counts=True)
+        for officer_id, count in zip(officer_ids.tolist(), counts.tolist(), strict=True):
+            officer = officers.get(officer_id, "unassigned")
+            breakdown.setdefault(officer, {name: 0 for name in found})[segment] += count
+    return breakdown
+
+
 def segment_counts(*, session: Session, now: datetime, config: Config) -> dict[str, int]:
     """People per segment, today."""
-    ctx = trigger_context(session=session, now=now, config=config)
-    return {segment: _found(ctx, segment).people() for segment in SEGMENTS}
+    return counts_of(find_segments(session=session, now=now, config=config))
 
 
 def segment_counts_by_lo(
     *, session: Session, now: datetime, config: Config
 ) -> dict[str, dict[str, int]]:
-    """People per segment per loan officer (by email; `unassigned` for people without one)."""
-    ctx = trigger_context(session=session, now=now, config=config)
-    officers = dict(session.execute(select(LoanOfficer.id, LoanOfficer.email)).all())
-    breakdown: dict[str, dict[str, int]] = {}
-    for segment in SEGMENTS:
-        found = _found(ctx, segment)
-        owners, counts = np.unique(found.lo_id[found.best_per_contact()], return_counts=True)
-        for owner, count in zip(owners.tolist(), counts.tolist(), strict=True):
-            officer = officers.get(owner, "unassigned")
-            breakdown.setdefault(officer, {name: 0 for name in SEGMENTS})[segment] += count
-    return breakdown
+    """People per segment per loan officer, today."""
+    return counts_by_lo(session, find_segments(session=session, now=now, config=config))
 
 
 @dataclass(frozen=True)
@@ -76,7 +130,8 @@ def segment_members(
     found = _found(ctx, trigger.segment)
     best = found.best_per_contact()
     if lo_id is not None:
-        best = best[found.lo_id[best] == lo_id]
+        people = found.contact_id[best]
+        best = best[_Owners.of(session, people).officer_of(people) == lo_id]
     top = best[np.argsort(-found.rank[best], kind="stable")[:limit]]
     people = found.candidates(top)
     contacts = {

@@ -10,7 +10,7 @@ from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
 from core.batches.models import Batch
 from core.batches.service import BatchError, list_batches
 from core.flows import approve_batch, evaluate, reject_batch
-from core.segments import segment_counts, segment_counts_by_lo
+from core.segments import counts_by_lo, counts_of, find_segments
 
 
 def _batch_json(batch: Batch, *, full: bool = False) -> dict[str, Any]:
@@ -37,12 +37,11 @@ def segments_command(
     """People per segment, counted live over the book."""
     rt = runtime(now)
     with rt.sessions() as session:
-        counts = segment_counts(session=session, now=rt.clock.now(), config=rt.config)
-        breakdown = (
-            segment_counts_by_lo(session=session, now=rt.clock.now(), config=rt.config)
-            if by_lo
-            else None
+        found = find_segments(
+            session=session, now=rt.clock.now(), config=rt.config, readers=rt.sessions
         )
+        counts = counts_of(found)
+        breakdown = counts_by_lo(session, found) if by_lo else None
     if as_json:
         print_json({"segments": counts, **({"by_lo": breakdown} if breakdown else {})})
         return

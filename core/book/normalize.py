@@ -180,6 +180,10 @@ def parse_rate(raw: str) -> Decimal | None:
     return value.quantize(Decimal("0.00001")).normalize()
 
 
+# Past this no loan or home is real, and a 27-digit amount would not fit the column anyway.
+_MOST_MONEY = Decimal("1000000000")
+
+
 def parse_money_cents(raw: str) -> int | None:
     """Whole cents from `$350,000.00`, `350000`, `594211.0000` or `350k`."""
     text = raw.strip().replace("$", "").replace(",", "").replace(" ", "").replace("USD", "")
@@ -194,6 +198,8 @@ def parse_money_cents(raw: str) -> int | None:
         raise CellError(f"'{raw.strip()}' is not an amount of money") from None
     if value < 0:
         raise CellError(f"'{raw.strip()}' is a negative amount")
+    if value > _MOST_MONEY:
+        raise CellError(f"'{raw.strip()}' is larger than any loan or home value")
     return int((value * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 

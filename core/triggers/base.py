@@ -1,9 +1,11 @@
 """What every trigger shares: its context, what it found, and the people it must leave alone.
 
-A trigger narrows the book with one set-based SQL query (the exclusions below are NOT EXISTS
-sub-queries) and hands the survivors to numpy as columns (`core.triggers.columns`). What it
-found stays columnar: counting a segment never builds a Python object per person, and
-`Candidate`s with their snapshots are built only for the people a batch will hold.
+A trigger narrows the loans with one set-based SQL query and hands the survivors to numpy as
+columns (`core.triggers.columns`). The people every trigger must leave alone (opted out,
+unreachable, suppressed, already walking a track) are looked up once per evaluation, not
+once per trigger and loan: `TriggerContext.fetch` drops their loans for every trigger. What a
+trigger found stays columnar: counting a segment never builds a Python object per person,
+and `Candidate`s with their snapshots are built only for the people a batch will hold.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.book.models import FUNDED, OPTED_OUT, Contact, Loan
@@ -24,22 +26,56 @@ from core.config import Config
 from core.consent.models import Suppression
 from core.outreach.models import ACTIVE, Enrollment
 from core.rates.service import Offer
-from core.triggers.columns import unindexed
+from core.triggers.columns import Ints, fetch_columns
+
+
+@dataclass(frozen=True)
+class LeftAlone:
+    """The people no trigger may pick, as sorted contact ids."""
+
+    unreachable: Ints  # opted out, suppressed, or with no channel that may carry a message
+    enrolled: Ints  # already walking a track: left out of batches, still counted in segments
+
+    def keep(self, contact_ids: Ints, *, for_segment: bool) -> NDArray[np.bool_]:
+        """Which of these rows belong to people a trigger may pick."""
+        keep = ~np.isin(contact_ids, self.unreachable, assume_unique=False)
+        if not for_segment:
+            keep &= ~np.isin(contact_ids, self.enrolled)
+        return keep
+
+
+def people_left_alone(session: Session) -> LeftAlone:
+    """Who every trigger must leave alone, today (two queries, whatever the book's size)."""
+    # Anyone not positively reachable is left alone: a NULL lands in the ELSE branch.
+    may_contact = case((and_(reachable(), not_suppressed()), 0), else_=1)
+    unreachable = select(Contact.id).where(may_contact == 1)
+    enrolled = select(Enrollment.contact_id).where(Enrollment.status == ACTIVE)
+    return LeftAlone(
+        unreachable=np.unique(fetch_columns(session, unreachable, ("id",))["id"]),
+        enrolled=np.unique(fetch_columns(session, enrolled, ("id",))["id"]),
+    )
 
 
 @dataclass(frozen=True)
 class TriggerContext:
-    """One evaluation: the clock, the configuration and today's offer rates."""
+    """One evaluation: the clock, the configuration, today's offer rates, who to leave alone."""
 
     session: Session
     now: datetime
     config: Config
+    left_alone: LeftAlone
     offers: dict[str, Offer] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
         """The evaluation date (UTC)."""
         return self.now.date()
+
+    def fetch(self, query: Any, names: Sequence[str], *, for_segment: bool) -> dict[str, Ints]:
+        """A trigger's query as columns, without the loans of people it must leave alone."""
+        columns = fetch_columns(self.session, query, names)
+        keep = self.left_alone.keep(columns["contact_id"], for_segment=for_segment)
+        return {name: values[keep] for name, values in columns.items()}
 
 
 @dataclass(frozen=True)
@@ -64,7 +100,6 @@ class Found:
 
     contact_id: NDArray[np.int64]
     loan_id: NDArray[np.int64]
-    lo_id: NDArray[np.int64]  # the person's loan officer, 0 for none
     rank: NDArray[np.float64]  # higher is better when a person has several qualifying loans
     build: Callable[[Rows], list[Candidate]]
 
@@ -72,7 +107,7 @@ class Found:
     def nothing(cls) -> Found:
         """No qualifying loan."""
         empty = np.zeros(0, dtype=np.int64)
-        return cls(empty, empty, empty, np.zeros(0), lambda rows: [])
+        return cls(empty, empty, np.zeros(0), lambda rows: [])
 
     def __len__(self) -> int:
         return len(self.contact_id)
@@ -127,11 +162,6 @@ def not_suppressed() -> ColumnElement[bool]:
     )
 
 
-def no_active_enrollment() -> ColumnElement[bool]:
-    """The person is not already walking a track."""
-    return not_(exists().where(Enrollment.contact_id == Contact.id, Enrollment.status == ACTIVE))
-
-
 def no_newer_funded_loan(after: Any, today: date) -> ColumnElement[bool]:
     """The person has no funded loan with us dated after `after` (they already came back).
 
@@ -148,21 +178,14 @@ def no_newer_funded_loan(after: Any, today: date) -> ColumnElement[bool]:
     )
 
 
-def standard_filters(
-    trigger: str, *, newer_than: Any, today: date, for_segment: bool
-) -> list[ColumnElement[bool]]:
-    """Every trigger's exclusions (the issue's list), as WHERE clauses over Loan ⋈ Contact."""
-    filters = [reachable(), not_suppressed(), no_newer_funded_loan(newer_than, today)]
-    if not for_segment:
-        filters += [no_active_enrollment()]
-    return filters
+def standard_filters(*, newer_than: Any, today: date) -> list[ColumnElement[bool]]:
+    """The exclusions that depend on the loan, as WHERE clauses (the rest: `people_left_alone`)."""
+    return [no_newer_funded_loan(newer_than, today)]
 
 
 def loan_query(*columns: Any) -> Any:
-    """SELECT columns FROM loans JOIN contacts, the loans read first (every filter is on them)."""
-    # Without the hint SQLite may scan the contacts and seek each one's loans: 2x slower.
-    join = Contact.id == unindexed(Loan.contact_id)
-    return select(*columns).select_from(Loan).join(Contact, join)
+    """SELECT columns FROM loans."""
+    return select(*columns).select_from(Loan)
 
 
 def best_per_contact(candidates: Sequence[Candidate]) -> list[Candidate]:

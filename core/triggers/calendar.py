@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, or_
+from sqlalchemy import case, or_
 
 from core.book.models import (
     APPROVED_NOT_ACCEPTED,
@@ -16,7 +16,6 @@ from core.book.models import (
     FUNDED,
     INCOMPLETE,
     WITHDRAWN,
-    Contact,
     Loan,
 )
 from core.triggers.base import (
@@ -32,12 +31,11 @@ from core.triggers.columns import (
     date_of,
     day_number,
     day_of,
-    fetch_columns,
     month_day,
     unindexed,
 )
 
-_COLUMNS = ("loan_id", "contact_id", "lo_id", "day")
+_COLUMNS = ("loan_id", "contact_id", "day")
 
 
 def _found(
@@ -58,15 +56,13 @@ def _found(
             for person, loan, day in zip(people, loans, days, strict=True)
         ]
 
-    return Found(kept["contact_id"], kept["loan_id"], kept["lo_id"], rank[keep], build)
+    return Found(kept["contact_id"], kept["loan_id"], rank[keep], build)
 
 
 def _query(ctx: TriggerContext, name: str, day: Any, newer_than: Any, for_segment: bool) -> Any:
     """SELECT loan, person, loan officer and the date the trigger is about."""
-    return loan_query(
-        Loan.id, Loan.contact_id, func.coalesce(Contact.lo_id, 0), day_number(day)
-    ).where(
-        *standard_filters(name, newer_than=newer_than, today=ctx.today, for_segment=for_segment)
+    return loan_query(Loan.id, Loan.contact_id, day_number(day)).where(
+        *standard_filters(newer_than=newer_than, today=ctx.today)
     )
 
 
@@ -94,7 +90,7 @@ class LoanAge:
         query = _query(ctx, self.name, Loan.funded_date, Loan.funded_date, for_segment).where(
             Loan.status == FUNDED, or_(*windows)
         )
-        columns = fetch_columns(ctx.session, query, _COLUMNS)
+        columns = ctx.fetch(query, _COLUMNS, for_segment=for_segment)
         ages = np.array(
             [years_between(date_of(day), ctx.today) for day in columns["day"].tolist()],
             dtype=np.int64,
@@ -146,7 +142,7 @@ class ClosingAnniversary:
             unindexed(Loan.funded_date) <= add_years(ctx.today, -1) + timedelta(days=lookahead),
             _month_day_clause(days),
         )
-        columns = fetch_columns(ctx.session, query, _COLUMNS)
+        columns = ctx.fetch(query, _COLUMNS, for_segment=for_segment)
         # Each calendar day in the window is the anniversary of one (month, day); a lookahead
         # of at most 180 days never holds a (month, day) twice.
         upcoming = np.full(1300, -1, dtype=np.int64)
@@ -207,8 +203,8 @@ class FalloutAnniversary:
             filters.append(or_(*windows))
         code = case(*((Loan.status == name, code) for code, name in enumerate(FALLOUTS)))
         query = _query(ctx, self.name, Loan.fallout_date, Loan.fallout_date, for_segment)
-        columns = fetch_columns(
-            ctx.session, query.add_columns(code).where(*filters), (*_COLUMNS, "status")
+        columns = ctx.fetch(
+            query.add_columns(code).where(*filters), (*_COLUMNS, "status"), for_segment=for_segment
         )
         ages = day_of(ctx.today) - columns["day"]
         statuses = dict(zip(columns["loan_id"].tolist(), columns["status"].tolist(), strict=True))
@@ -250,7 +246,7 @@ class ArmReset:
             unindexed(Loan.funded_date) <= ctx.today,
             Loan.arm_first_adjustment_date.between(ctx.today, ctx.today + timedelta(days=within)),
         )
-        columns = fetch_columns(ctx.session, query, _COLUMNS)
+        columns = ctx.fetch(query, _COLUMNS, for_segment=for_segment)
         days_to_reset = columns["day"] - day_of(ctx.today)
 
         def candidate(contact_id: int, loan_id: int, reset: date) -> Candidate:

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import exists, func, not_
 
 from core.batches.models import BatchMember
-from core.book.models import FUNDED, Contact, Loan
+from core.book.models import FUNDED, Loan
 from core.config import LtvConfig
 from core.loanmath import estimated_ltv, estimated_value, remaining_balance
 from core.loanmath_fast import balances, estimated_ltvs, payments_made_on
@@ -24,7 +24,6 @@ from core.triggers.columns import (
     date_of,
     day_number,
     day_of,
-    fetch_columns,
     rate_units,
     unindexed,
 )
@@ -37,7 +36,6 @@ _LTV_MARGIN = 0.05
 _COLUMNS = (
     "loan_id",
     "contact_id",
-    "lo_id",
     "amount_cents",
     "value_cents",
     "note_rate",
@@ -61,7 +59,7 @@ class _EquityTrigger:
 
     def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
         """Loans of the program whose estimated LTV today is at or below the ceiling."""
-        columns = fetch_columns(ctx.session, self._query(ctx, for_segment), _COLUMNS)
+        columns = ctx.fetch(self._query(ctx, for_segment), _COLUMNS, for_segment=for_segment)
         appreciation = ctx.config.math.annual_appreciation_percent
         today = day_of(ctx.today)
         paid = payments_made_on(columns["first_payment"], today)
@@ -110,7 +108,7 @@ class _EquityTrigger:
                 )
             return candidates
 
-        return Found(kept["contact_id"], kept["loan_id"], kept["lo_id"], -ltv[keep], build)
+        return Found(kept["contact_id"], kept["loan_id"], -ltv[keep], build)
 
     def _query(self, ctx: TriggerContext, for_segment: bool) -> Any:
         filters = [
@@ -141,7 +139,6 @@ class _EquityTrigger:
         return loan_query(
             Loan.id,
             Loan.contact_id,
-            func.coalesce(Contact.lo_id, 0),
             Loan.loan_amount_cents,
             Loan.property_value_cents,
             rate_units(Loan.note_rate),
@@ -153,9 +150,7 @@ class _EquityTrigger:
             day_number(Loan.funded_date),
         ).where(
             *filters,
-            *standard_filters(
-                self.name, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
-            ),
+            *standard_filters(newer_than=Loan.funded_date, today=ctx.today),
         )
 
     def _exact(

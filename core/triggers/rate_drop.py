@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import and_, case, exists, func, not_, or_
 
 from core.batches.models import BatchMember
-from core.book.models import FUNDED, Contact, Loan
+from core.book.models import FUNDED, Loan
 from core.loanmath import ClosingCosts, RefinanceQuote, refinance_quote
 from core.loanmath_fast import RefinanceEstimates, payments_made_on, refinance_estimates
 from core.rates.service import Offer
@@ -40,7 +40,6 @@ from core.triggers.columns import (
     date_of,
     day_number,
     day_of,
-    fetch_columns,
     rate_units,
     unindexed,
     units_of,
@@ -59,7 +58,6 @@ _MARGIN_MONTHS = 0.05
 _COLUMNS = (
     "loan_id",
     "contact_id",
-    "lo_id",
     "note_rate",
     "amount_cents",
     "term_months",
@@ -131,7 +129,9 @@ class RateDrop:
         if not ctx.offers:
             return Found.nothing()
         closing = closing_date(ctx)
-        columns = fetch_columns(ctx.session, self._query(ctx, closing, for_segment), _COLUMNS)
+        columns = ctx.fetch(
+            self._query(ctx, closing, for_segment), _COLUMNS, for_segment=for_segment
+        )
         priced = self._price(ctx, columns, self._seasoned(ctx, columns, closing), closing)
         savings = priced.estimates.monthly_savings.copy()
         break_even = priced.estimates.break_even_months.copy()
@@ -148,7 +148,7 @@ class RateDrop:
         def build(rows: Rows) -> list[Candidate]:
             return [self._candidate(ctx, priced, int(keep[row]), closing) for row in rows]
 
-        return Found(kept["contact_id"], kept["loan_id"], kept["lo_id"], savings[keep], build)
+        return Found(kept["contact_id"], kept["loan_id"], savings[keep], build)
 
     def _query(self, ctx: TriggerContext, closing: date, for_segment: bool) -> Any:
         settings = ctx.config.triggers.rate_drop
@@ -185,7 +185,6 @@ class RateDrop:
         return loan_query(
             Loan.id,
             Loan.contact_id,
-            func.coalesce(Contact.lo_id, 0),
             rate_units(Loan.note_rate),
             Loan.loan_amount_cents,
             func.coalesce(Loan.term_months, 0),
@@ -205,9 +204,7 @@ class RateDrop:
                     unindexed(Loan.funded_date) <= seasoned_by - _FIRST_PAYMENT_SLACK,
                 ),
             ),
-            *standard_filters(
-                NAME, newer_than=Loan.funded_date, today=ctx.today, for_segment=for_segment
-            ),
+            *standard_filters(newer_than=Loan.funded_date, today=ctx.today),
         )
 
     def _seasoned(

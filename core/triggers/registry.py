@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from core.triggers.base import Trigger
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
+
+from core.triggers.base import Found, Trigger, TriggerContext
 from core.triggers.calendar import ArmReset, ClosingAnniversary, FalloutAnniversary, LoanAge
 from core.triggers.equity import FhaMip, PmiRemoval
 from core.triggers.rate_drop import RateDrop
@@ -26,3 +32,27 @@ SEGMENT_ALIASES = {"refi": "refinance"}
 def segment_named(name: str) -> Trigger | None:
     """The trigger behind a segment name (Slack also accepts `refi`)."""
     return SEGMENTS.get(SEGMENT_ALIASES.get(name.lower(), name.lower()))
+
+
+def find_all(
+    ctx: TriggerContext,
+    names: Sequence[str],
+    *,
+    for_segment: bool,
+    readers: Callable[[], Session] | None = None,
+) -> dict[str, Found]:
+    """What each named trigger finds; with `readers`, two at a time on their own sessions.
+
+    The readers see only committed data, so a caller passes them only when it has written
+    nothing the triggers should see. SQLite and PostgreSQL both work on one query while
+    Python turns the other's rows into arrays: on two cores that nearly halves the time.
+    """
+    if readers is None or len(names) < 2:
+        return {name: TRIGGERS[name].find(ctx, for_segment=for_segment) for name in names}
+
+    def find(name: str) -> Found:
+        with readers() as session:
+            return TRIGGERS[name].find(replace(ctx, session=session), for_segment=for_segment)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="trigger") as pool:
+        return dict(zip(names, pool.map(find, names), strict=True))

@@ -207,3 +207,9 @@ def test_the_phone_fast_path_agrees_with_phonenumbers(
     )
     normalize_phone.cache_clear()
     assert normalize_phone(raw) == expected
+
+
+def test_an_amount_no_loan_could_have_is_refused_by_name() -> None:
+    with pytest.raises(CellError, match="larger than any loan or home value"):
+        parse_money_cents("100000000000000000000000000")
+    assert parse_money_cents("$1,000,000,000") == 100_000_000_000

@@ -236,3 +236,26 @@ def test_a_member_already_in_a_sequence_is_not_enrolled_twice(session: Session) 
     )
     assert (outcome.enrolled, outcome.already_in_a_sequence) == (0, 1)
     assert [e.track for e in session.scalars(select(Enrollment))] == ["stalled"]
+
+
+def test_a_person_put_on_a_track_by_one_trigger_is_left_out_of_the_next(
+    session: Session,
+) -> None:
+    """Two auto-approved triggers in one evaluation: the person walks one track, not two."""
+    person = make_contact(session)
+    QUALIFYING_LOAN["pmi_removal"](session, person)
+    QUALIFYING_LOAN["fha_mip"](session, person)
+    other = make_contact(session)
+    QUALIFYING_LOAN["fha_mip"](session, other)
+
+    result = run(session, only=["pmi_removal", "fha_mip"])
+
+    held = {
+        batch.trigger: {m.contact_id for m in members(session=session, batch_id=batch.id)}
+        for batch in result.batches
+    }
+    assert held == {"pmi_removal": {person.id}, "fha_mip": {other.id}}
+    walking = session.scalars(
+        select(Enrollment.contact_id).where(Enrollment.status == ACTIVE)
+    ).all()
+    assert sorted(walking) == sorted([person.id, other.id])

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from core.flows import approve_batch, evaluate
 from core.loanmath import RefinanceQuote, payments_made, refinance_quote
+from core.outreach.context import math_strings
 from core.outreach.models import COMPLETED, Enrollment
+from core.triggers.rate_drop import snapshot_quote
 from tests.triggers.factories import (
     CLOSING,
     NOW,
@@ -236,3 +238,19 @@ def test_next_wave_inside_the_cooldown_needs_a_further_quarter_point(
     later = NOW + timedelta(days=30)
     set_rate(session, Decimal("6.0") - Decimal(further), on=later.date())
     assert _evaluate_rate_drop(session, later) == sizes
+
+
+def test_the_snapshot_keeps_what_the_exact_quote_is_computed_from(session: Session) -> None:
+    """A batch member far from every threshold is priced by the estimate; the borrower's email
+    reads the exact quote, recomputed from the snapshot, to the cent."""
+    set_rate(session, "5.5")
+    loan = make_loan(session, amount="612345", first_payment=date(2024, 8, 1))
+    snapshot = qualifying(session, "rate_drop")[loan.contact_id].snapshot
+    exact = quote(612345, "7.0", "5.5", date(2024, 8, 1))
+    assert snapshot_quote(snapshot) == exact
+    for figure in ("current_payment", "remaining_balance", "new_payment", "closing_costs"):
+        assert abs(Decimal(snapshot[figure]) - getattr(exact, figure)) <= Decimal("0.01")
+    math = math_strings(snapshot, loan)
+    assert math is not None
+    assert math["monthly_savings"] == f"${exact.monthly_savings:,.2f}"
+    assert math["new_payment"] == f"${exact.new_payment:,.2f}"
