@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache, partial
 
 from sqlalchemy.orm import Session
 
@@ -36,7 +37,7 @@ def trigger_context(*, session: Session, now: datetime, config: Config) -> Trigg
         session=session,
         now=now,
         config=config,
-        left_alone=people_left_alone(session),
+        who_to_leave_alone=cache(partial(people_left_alone, session)),
         offers=offers_on(session=session, now=now, config=config),
     )
 

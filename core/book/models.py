@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base
@@ -90,6 +90,13 @@ class Loan(Base):
         Index("ix_loans_status_fallout_date", "status", "fallout_date"),
         # "Has this person a newer funded loan?" is asked for every candidate: keep it a seek.
         Index("ix_loans_contact_status_funded", "contact_id", "status", "funded_date"),
+        # ARM resets coming up: a seek, over the few loans that adjust at all.
+        Index(
+            "ix_loans_arm_first_adjustment_date",
+            "arm_first_adjustment_date",
+            sqlite_where=text("arm_first_adjustment_date IS NOT NULL"),
+            postgresql_where=text("arm_first_adjustment_date IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -51,7 +51,7 @@ class _EquityTrigger:
     name = ""
     segment = ""
     program = ""
-    original_ltv_above: Decimal | None = None
+    original_ltv_above: int | None = None  # percent
 
     def settings(self, ctx: TriggerContext) -> LtvConfig:
         """This trigger's configuration."""
@@ -179,7 +179,7 @@ class PmiRemoval(_EquityTrigger):
     name = "pmi_removal"
     segment = "pmi_removal"
     program = "conventional"
-    original_ltv_above = Decimal(80)
+    original_ltv_above = 80
 
 
 class FhaMip(_EquityTrigger):
