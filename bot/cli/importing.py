@@ -15,8 +15,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from bot.cli.common import fail
 from bot.runtime import Runtime
 from core.book.importer import ImportRefused, ImportResult, import_file
+from core.db import refresh_statistics
 
 PROGRESS_MIN_BYTES = 512 * 1024  # roughly a few thousand rows
+# After an import this big the planner's statistics are refreshed (a few seconds at 1 M rows).
+STATISTICS_AFTER_ROWS = 10_000
+BOOK_TABLES = ("contacts", "loans", "consent_events")
 
 
 def run_import(
@@ -52,9 +56,20 @@ def run_import(
     if rejects_file is not None and rejects_tmp is not None and rejects is not None:
         rejects_file.close()
         os.replace(rejects_tmp, rejects)
+    if not dry_run and _written(result) >= STATISTICS_AFTER_ROWS:
+        refresh_statistics(rt.engine, BOOK_TABLES)
     if not quiet:
         _summary(console, result, rejects)
     return result
+
+
+def _written(result: ImportResult) -> int:
+    return (
+        result.contacts_created
+        + result.contacts_updated
+        + result.loans_created
+        + result.loans_updated
+    )
 
 
 def _actor() -> str:
