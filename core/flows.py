@@ -37,7 +37,7 @@ def trigger_context(*, session: Session, now: datetime, config: Config) -> Trigg
         session=session,
         now=now,
         config=config,
-        who_to_leave_alone=cache(partial(people_left_alone, session)),
+        who_to_leave_alone=cache(partial(people_left_alone, session, now.date())),
         offers=offers_on(session=session, now=now, config=config),
     )
 

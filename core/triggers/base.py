@@ -2,8 +2,9 @@
 
 A trigger narrows the loans with one set-based SQL query and hands the survivors to numpy as
 columns (`core.triggers.columns`). The people every trigger must leave alone (opted out,
-unreachable, suppressed, already walking a track) are looked up once per evaluation, not
-once per trigger and loan: `TriggerContext.fetch` drops their loans for every trigger. What a
+unreachable, suppressed, already walking a track, or back with a newer funded loan) are
+looked up once per evaluation, not once per trigger and loan: `TriggerContext.fetch` drops
+their loans for every trigger. What a
 trigger found stays columnar: counting a segment never builds a Python object per person,
 and `Candidate`s with their snapshots are built only for the people a batch will hold.
 """
@@ -18,34 +19,49 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import ColumnElement, and_, case, exists, not_, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
 
 from core.book.models import FUNDED, OPTED_OUT, Contact, Loan
 from core.config import Config
 from core.consent.models import Suppression
 from core.outreach.models import ACTIVE, Enrollment
 from core.rates.service import Offer
-from core.triggers.columns import Ints, fetch_columns
+from core.triggers.columns import Ints, day_number, fetch_columns
+
+NO_FUNDED_LOAN = -(10**9)  # a day number before any loan
 
 
 @dataclass(frozen=True)
 class LeftAlone:
-    """The people no trigger may pick, as sorted contact ids."""
+    """The people no trigger may pick (sorted contact ids), and who already came back."""
 
     unreachable: Ints  # opted out, suppressed, or with no channel that may carry a message
     enrolled: Ints  # already walking a track: left out of batches, still counted in segments
+    repeat_people: Ints  # people with more than one loan with us …
+    last_funded: Ints  # … and the day of their latest loan funded by today (or NO_FUNDED_LOAN)
 
-    def keep(self, contact_ids: Ints, *, for_segment: bool) -> NDArray[np.bool_]:
-        """Which of these rows belong to people a trigger may pick."""
-        keep = ~np.isin(contact_ids, self.unreachable, assume_unique=False)
+    def keep(self, contact_ids: Ints, after: Ints, *, for_segment: bool) -> NDArray[np.bool_]:
+        """Which rows a trigger may pick: reachable people without a loan funded after `after`."""
+        keep = ~np.isin(contact_ids, self.unreachable)
         if not for_segment:
             keep &= ~np.isin(contact_ids, self.enrolled)
+        if len(self.repeat_people):
+            at = np.minimum(
+                np.searchsorted(self.repeat_people, contact_ids), len(self.repeat_people) - 1
+            )
+            repeat = self.repeat_people[at] == contact_ids
+            # A newer funded loan with us: the person already came back.
+            keep &= ~(repeat & (self.last_funded[at] > after))
         return keep
 
 
-def people_left_alone(session: Session) -> LeftAlone:
-    """Who every trigger must leave alone, today (four queries, whatever the book's size)."""
+def people_left_alone(session: Session, today: date) -> LeftAlone:
+    """Who every trigger must leave alone on `today` (five queries, whatever the book's size).
+
+    Only loans funded by `today` count as having come back, so a backtest at a past date never
+    sees the future.
+    """
     # Anyone not positively reachable is left alone: a NULL lands in the ELSE branch.
     unreachable = select(Contact.id).where(case((reachable(), 0), else_=1) == 1)
     # From the (short) suppression list to the people, through the phone and email indexes.
@@ -56,10 +72,22 @@ def people_left_alone(session: Session) -> LeftAlone:
         for kind, on in (("phone", Contact.phone), ("email", Contact.email))
     ]
     enrolled = select(Enrollment.contact_id).where(Enrollment.status == ACTIVE)
+    # One person with one loan has nothing newer: only repeat borrowers need a look.
+    funded_by_today = and_(Loan.status == FUNDED, Loan.funded_date <= today)
+    latest = func.max(case((funded_by_today, day_number(Loan.funded_date))))
+    repeat = (
+        select(Loan.contact_id, func.coalesce(latest, NO_FUNDED_LOAN))
+        .group_by(Loan.contact_id)
+        .having(func.count() > 1)
+    )
     ids = [fetch_columns(session, query, ("id",))["id"] for query in (unreachable, *suppressed)]
+    repeat_people = fetch_columns(session, repeat, ("id", "last_funded"))
+    order = np.argsort(repeat_people["id"])
     return LeftAlone(
         unreachable=np.unique(np.concatenate(ids)),
         enrolled=np.unique(fetch_columns(session, enrolled, ("id",))["id"]),
+        repeat_people=repeat_people["id"][order],
+        last_funded=repeat_people["last_funded"][order],
     )
 
 
@@ -84,10 +112,16 @@ class TriggerContext:
         """The people no trigger may pick."""
         return self.who_to_leave_alone()
 
-    def fetch(self, query: Any, names: Sequence[str], *, for_segment: bool) -> dict[str, Ints]:
-        """A trigger's query as columns, without the loans of people it must leave alone."""
+    def fetch(
+        self, query: Any, names: Sequence[str], *, after: str, for_segment: bool
+    ) -> dict[str, Ints]:
+        """A trigger's query as columns, without the loans of people it must leave alone.
+
+        `after` names the column holding the day a newer funded loan would have to follow
+        (the loan's funding, or an application's fallout) for the person to have come back.
+        """
         columns = fetch_columns(self.session, query, names)
-        keep = self.left_alone.keep(columns["contact_id"], for_segment=for_segment)
+        keep = self.left_alone.keep(columns["contact_id"], columns[after], for_segment=for_segment)
         return {name: values[keep] for name, values in columns.items()}
 
 
@@ -165,27 +199,6 @@ def reachable() -> ColumnElement[bool]:
     # Every opt-out is global (COMPLIANCE §1): an opt-out on one channel ends all marketing.
     no_opt_out = and_(Contact.sms_consent != OPTED_OUT, Contact.email_consent != OPTED_OUT)
     return and_(no_opt_out, or_(sms, email))
-
-
-def no_newer_funded_loan(after: Any, today: date) -> ColumnElement[bool]:
-    """The person has no funded loan with us dated after `after` (they already came back).
-
-    Only loans funded by `today` count, so a backtest at a past date never sees the future.
-    """
-    newer = aliased(Loan)
-    return not_(
-        exists().where(
-            newer.contact_id == Loan.contact_id,
-            newer.status == FUNDED,
-            newer.funded_date > after,
-            newer.funded_date <= today,
-        )
-    )
-
-
-def standard_filters(*, newer_than: Any, today: date) -> list[ColumnElement[bool]]:
-    """The exclusions that depend on the loan, as WHERE clauses (the rest: `people_left_alone`)."""
-    return [no_newer_funded_loan(newer_than, today)]
 
 
 def loan_query(*columns: Any) -> Any:

@@ -25,7 +25,6 @@ from core.triggers.base import (
     TriggerContext,
     add_years,
     loan_query,
-    standard_filters,
 )
 from core.triggers.columns import (
     date_of,
@@ -35,7 +34,8 @@ from core.triggers.columns import (
     unindexed,
 )
 
-_COLUMNS = ("loan_id", "contact_id", "day")
+# "after": the day a newer funded loan would have to follow for the person to have come back.
+_COLUMNS = ("loan_id", "contact_id", "day", "after")
 
 
 def _found(
@@ -59,11 +59,9 @@ def _found(
     return Found(kept["contact_id"], kept["loan_id"], rank[keep], build)
 
 
-def _query(ctx: TriggerContext, name: str, day: Any, newer_than: Any, for_segment: bool) -> Any:
-    """SELECT loan, person, loan officer and the date the trigger is about."""
-    return loan_query(Loan.id, Loan.contact_id, day_number(day)).where(
-        *standard_filters(newer_than=newer_than, today=ctx.today)
-    )
+def _query(day: Any, after: Any) -> Any:
+    """SELECT loan, person, the date the trigger is about and the one a newer loan follows."""
+    return loan_query(Loan.id, Loan.contact_id, day_number(day), day_number(after))
 
 
 def years_between(start: date, end: date) -> int:
@@ -87,10 +85,10 @@ class LoanAge:
             latest = add_years(ctx.today, -years)
             earliest = add_years(ctx.today - timedelta(days=settings.window_days - 1), -years)
             windows.append(Loan.funded_date.between(earliest, latest))
-        query = _query(ctx, self.name, Loan.funded_date, Loan.funded_date, for_segment).where(
+        query = _query(Loan.funded_date, Loan.funded_date).where(
             Loan.status == FUNDED, or_(*windows)
         )
-        columns = ctx.fetch(query, _COLUMNS, for_segment=for_segment)
+        columns = ctx.fetch(query, _COLUMNS, after="after", for_segment=for_segment)
         ages = np.array(
             [years_between(date_of(day), ctx.today) for day in columns["day"].tolist()],
             dtype=np.int64,
@@ -112,9 +110,11 @@ class LoanAge:
 
 def _month_day_clause(days: list[date]) -> Any:
     """Funded on one of these calendar days (month, day), in any year."""
-    wanted = {f"{day:%m-%d}" for day in days}
-    if "02-28" in wanted and "02-29" not in wanted:
-        wanted.add("02-29")  # Feb 29 closings celebrate on Feb 28 in common years
+    wanted = {day.month * 100 + day.day for day in days}
+    if any(
+        day.month == 2 and day.day == 28 and (day + timedelta(days=1)).month == 3 for day in days
+    ):
+        wanted.add(229)  # Feb 29 closings celebrate on Feb 28 in common years
     return month_day(Loan.funded_date).in_(sorted(wanted))
 
 
@@ -137,12 +137,12 @@ class ClosingAnniversary:
         """Loans with a closing anniversary coming up."""
         lookahead = ctx.config.triggers.closing_anniversary.lookahead_days
         days = [ctx.today + timedelta(days=offset) for offset in range(lookahead + 1)]
-        query = _query(ctx, self.name, Loan.funded_date, Loan.funded_date, for_segment).where(
+        query = _query(Loan.funded_date, Loan.funded_date).where(
             unindexed(Loan.status) == FUNDED,
             unindexed(Loan.funded_date) <= add_years(ctx.today, -1) + timedelta(days=lookahead),
             _month_day_clause(days),
         )
-        columns = ctx.fetch(query, _COLUMNS, for_segment=for_segment)
+        columns = ctx.fetch(query, _COLUMNS, after="after", for_segment=for_segment)
         # Each calendar day in the window is the anniversary of one (month, day); a lookahead
         # of at most 180 days never holds a (month, day) twice.
         upcoming = np.full(1300, -1, dtype=np.int64)
@@ -202,9 +202,12 @@ class FalloutAnniversary:
             ]
             filters.append(or_(*windows))
         code = case(*((Loan.status == name, code) for code, name in enumerate(FALLOUTS)))
-        query = _query(ctx, self.name, Loan.fallout_date, Loan.fallout_date, for_segment)
+        query = _query(Loan.fallout_date, Loan.fallout_date)
         columns = ctx.fetch(
-            query.add_columns(code).where(*filters), (*_COLUMNS, "status"), for_segment=for_segment
+            query.add_columns(code).where(*filters),
+            (*_COLUMNS, "status"),
+            after="after",
+            for_segment=for_segment,
         )
         ages = day_of(ctx.today) - columns["day"]
         statuses = dict(zip(columns["loan_id"].tolist(), columns["status"].tolist(), strict=True))
@@ -238,15 +241,13 @@ class ArmReset:
     def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
         """Loans with an ARM adjusting soon."""
         within = ctx.config.triggers.arm_reset.within_days
-        query = _query(
-            ctx, self.name, Loan.arm_first_adjustment_date, Loan.funded_date, for_segment
-        ).where(
+        query = _query(Loan.arm_first_adjustment_date, Loan.funded_date).where(
             unindexed(Loan.status) == FUNDED,
             Loan.is_arm.is_(True),
             unindexed(Loan.funded_date) <= ctx.today,
             Loan.arm_first_adjustment_date.between(ctx.today, ctx.today + timedelta(days=within)),
         )
-        columns = ctx.fetch(query, _COLUMNS, for_segment=for_segment)
+        columns = ctx.fetch(query, _COLUMNS, after="after", for_segment=for_segment)
         days_to_reset = columns["day"] - day_of(ctx.today)
 
         def candidate(contact_id: int, loan_id: int, reset: date) -> Candidate:

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import BigInteger, ColumnElement, Connection, cast, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, cast, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
-from sqlalchemy.types import Integer, String
+from sqlalchemy.types import Integer
 
 Ints = NDArray[np.int64]
 RATE_UNITS = 100_000  # a rate column's scale: Numeric(8, 5)
@@ -71,21 +71,27 @@ def _unindexed_default(element: unindexed, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clauses, **kw))
 
 
-class month_day(FunctionElement[str]):
-    """'MM-DD' of a DATE column: cheaper than extracting month and day apart on SQLite."""
+class month_day(FunctionElement[int]):
+    """month * 100 + day of a DATE column (Feb 29 is 229), an integer on both backends."""
 
-    type = String()
+    type = Integer()
     inherit_cache = True
 
 
 @compiles(month_day, "sqlite")
 def _month_day_sqlite(element: month_day, compiler: Any, **kw: Any) -> str:
-    return f"substr({compiler.process(element.clauses, **kw)}, 6, 5)"
+    # ISO text 'YYYY-MM-DD': cutting it is ~5x cheaper than strftime on a million rows.
+    column = compiler.process(element.clauses, **kw)
+    return (
+        f"(CAST(substr({column}, 6, 2) AS INTEGER) * 100 + CAST(substr({column}, 9, 2) AS INTEGER))"
+    )
 
 
 @compiles(month_day)
 def _month_day_default(element: month_day, compiler: Any, **kw: Any) -> str:
-    return f"to_char({compiler.process(element.clauses, **kw)}, 'MM-DD')"
+    # date_part is ~2x cheaper than to_char on PostgreSQL.
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(date_part('month', {column}) * 100 + date_part('day', {column}) AS INTEGER)"
 
 
 def rate_units(column: Any) -> ColumnElement[int]:
@@ -112,33 +118,31 @@ def fetch_columns(session: Session, query: Any, names: Sequence[str]) -> dict[st
     """Run `query` (every selected value an integer, never NULL) into one array per column."""
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        flat = _packed_rows(connection, query, len(names))
-    else:
-        # Plain tuples from the driver's cursor: a SQLAlchemy Row for each of a million rows
-        # cost more than the query. Every value is an integer, so nothing needs converting.
-        rows = connection.execute(query).cursor.fetchall()
-        flat = np.fromiter(
-            itertools.chain.from_iterable(rows), dtype=np.int64, count=len(rows) * len(names)
-        )
+        return dict(zip(names, _packed_columns(connection, query, len(names)), strict=True))
+    # Plain tuples from the driver's cursor: a SQLAlchemy Row for each of a million rows cost
+    # more than the query. Every value is an integer, so nothing needs converting.
+    rows = connection.execute(query).cursor.fetchall()
+    flat = np.fromiter(
+        itertools.chain.from_iterable(rows), dtype=np.int64, count=len(rows) * len(names)
+    )
     table = flat.reshape(-1, len(names))
     return {name: table[:, index] for index, name in enumerate(names)}
 
 
-def _packed_rows(connection: Connection, query: Any, width: int) -> Ints:
-    """SQLite: every row's values in one text value, built by SQLite, parsed by numpy.
+def _packed_columns(connection: Connection, query: Any, width: int) -> list[Ints]:
+    """SQLite: each column's values as one text value built by SQLite, parsed by numpy.
 
     sqlite3 lets go of the GIL while SQLite works, but a row at a time: two threads fetching
     rows hand the GIL to each other for every row, and ran slower together than one after the
-    other. One aggregated value is one step, so the whole query runs without the GIL (two
-    trigger queries truly run at once) and no Python object is built per row.
+    other. One aggregated row is one step, so the whole query runs without the GIL (two
+    trigger queries truly run at once) and no Python object is built per row. One
+    `group_concat` per column, not one of the concatenated row: that one allocated strings
+    for every row and two threads queued on SQLite's allocator. Every aggregate of one query
+    sees the rows in the same order, so the columns stay aligned.
     """
     rows = query.subquery()
-    cells = list(rows.c)
-    line = cells[0]
-    for cell in cells[1:]:
-        line = line.op("||")(literal(" ")).op("||")(cell)
-    packed = connection.execute(select(func.group_concat(line, " ")).select_from(rows)).scalar()
-    values = np.fromstring(packed or "", dtype=np.int64, sep=" ")
-    if len(values) % width:
+    packed = connection.execute(select(*(func.group_concat(cell, " ") for cell in rows.c))).one()
+    columns = [np.fromstring(text or "", dtype=np.int64, sep=" ") for text in packed]
+    if len({len(column) for column in columns}) > 1:
         raise ValueError(f"a trigger query returned a NULL or non-integer value ({width} columns)")
-    return values
+    return columns

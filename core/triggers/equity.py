@@ -18,7 +18,7 @@ from core.book.models import FUNDED, Loan
 from core.config import LtvConfig
 from core.loanmath import estimated_ltv, estimated_value, remaining_balance
 from core.loanmath_fast import balances, estimated_ltvs, payments_made_on
-from core.triggers.base import Candidate, Found, Rows, TriggerContext, loan_query, standard_filters
+from core.triggers.base import Candidate, Found, Rows, TriggerContext, loan_query
 from core.triggers.columns import (
     RATE_UNITS,
     date_of,
@@ -59,7 +59,9 @@ class _EquityTrigger:
 
     def find(self, ctx: TriggerContext, *, for_segment: bool) -> Found:
         """Loans of the program whose estimated LTV today is at or below the ceiling."""
-        columns = ctx.fetch(self._query(ctx, for_segment), _COLUMNS, for_segment=for_segment)
+        columns = ctx.fetch(
+            self._query(ctx, for_segment), _COLUMNS, after="funded", for_segment=for_segment
+        )
         appreciation = ctx.config.math.annual_appreciation_percent
         today = day_of(ctx.today)
         paid = payments_made_on(columns["first_payment"], today)
@@ -150,7 +152,6 @@ class _EquityTrigger:
             day_number(Loan.funded_date),
         ).where(
             *filters,
-            *standard_filters(newer_than=Loan.funded_date, today=ctx.today),
         )
 
     def _exact(

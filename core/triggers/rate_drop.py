@@ -33,7 +33,6 @@ from core.triggers.base import (
     Rows,
     TriggerContext,
     loan_query,
-    standard_filters,
 )
 from core.triggers.columns import (
     RATE_UNITS,
@@ -64,6 +63,7 @@ _COLUMNS = (
     "first_payment",
     "first_payment_known",
     "va_fixed",
+    "funded",
 )
 
 
@@ -130,7 +130,10 @@ class RateDrop:
             return Found.nothing()
         closing = closing_date(ctx)
         columns = ctx.fetch(
-            self._query(ctx, closing, for_segment), _COLUMNS, for_segment=for_segment
+            self._query(ctx, closing, for_segment),
+            _COLUMNS,
+            after="funded",
+            for_segment=for_segment,
         )
         priced = self._price(ctx, columns, self._seasoned(ctx, columns, closing), closing)
         savings = priced.estimates.monthly_savings.copy()
@@ -191,6 +194,7 @@ class RateDrop:
             first_payment,
             case((Loan.first_payment_date.is_(None), 0), else_=1),
             case((and_(Loan.program == "va", Loan.is_arm.is_(False)), 1), else_=0),
+            day_number(Loan.funded_date),
         ).where(
             unindexed(Loan.status) == FUNDED,
             Loan.note_rate.is_not(None),
@@ -204,7 +208,6 @@ class RateDrop:
                     unindexed(Loan.funded_date) <= seasoned_by - _FIRST_PAYMENT_SLACK,
                 ),
             ),
-            *standard_filters(newer_than=Loan.funded_date, today=ctx.today),
         )
 
     def _seasoned(

@@ -52,7 +52,7 @@ def find_all(
 
     def leave_alone() -> LeftAlone:
         with readers() as session:
-            return people_left_alone(session)
+            return people_left_alone(session, ctx.today)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="trigger") as pool:
         shared = replace(ctx, who_to_leave_alone=pool.submit(leave_alone).result)

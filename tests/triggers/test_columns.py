@@ -51,7 +51,7 @@ def test_dates_rates_and_money_arrive_as_exact_integers(session: Session) -> Non
     assert funded == day_of(date(2000, 2, 29))
     assert rate == units_of(Decimal("6.87512")) == 687_512
     assert cents == 41_234_567
-    assert anniversary == "02-29"
+    assert anniversary == 229
     columns = fetch_columns(session, query.with_only_columns(Loan.id, rate_units(Loan.note_rate)),
                             ("id", "rate"))  # fmt: skip
     assert columns["id"].dtype == np.int64 and columns["rate"].tolist() == [687_512]
