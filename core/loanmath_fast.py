@@ -93,24 +93,9 @@ def refinance_estimates(
     return RefinanceEstimates(current, balance, new_payment, savings, costs, break_even)
 
 
-def refinance_savings(
-    principal: Floats,
-    note_rate: Floats,
-    months: Floats,
-    paid: Floats,
-    new_rate: Floats,
-    new_months: float,
-    costs_flat: float,
-    costs_percent: float,
+def estimated_ltvs(
+    balance: Floats, original_value: Floats, years: Floats, appreciation: float
 ) -> tuple[Floats, Floats]:
-    """(monthly savings, break-even months as a float; inf when nothing is saved)."""
-    found = refinance_estimates(
-        principal, note_rate, months, paid, new_rate, new_months, costs_flat, costs_percent
-    )
-    return found.monthly_savings, found.break_even_months
-
-
-def estimated_ltvs(balance: Floats, original_value: Floats, years: Floats, appreciation: float):
     """(estimated value to the cent, LTV percent to 2 decimals) per loan."""
     value = cents(original_value * (1.0 + appreciation / 100.0) ** years)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from core.segments import UnknownSegment, segment_counts, segment_counts_by_lo, 
 from tests.triggers.factories import (
     NOW,
     QUALIFYING_LOAN,
+    TODAY,
     default_config,
     enroll,
     make_contact,
@@ -170,3 +171,25 @@ def test_segment_members_best_savings_first_and_by_loan_officer(session: Session
 def test_unknown_segment_names_the_real_ones(session: Session) -> None:
     with pytest.raises(UnknownSegment, match="refinance, repeat_purchase"):
         segment_members(session=session, now=NOW, config=default_config(), segment="refis")
+
+
+def test_only_a_loan_funded_later_and_by_today_means_the_person_came_back(
+    session: Session,
+) -> None:
+    set_rate(session, "6.0")
+    same_day = make_contact(session)
+    make_loan(session, same_day)
+    make_loan(session, same_day, note_rate="7.25")  # funded the same day: not newer
+    fell_out = make_contact(session)
+    make_loan(session, fell_out)
+    make_loan(session, fell_out, status="withdrawn", fallout_date=TODAY - timedelta(days=5))
+    future = make_contact(session)
+    make_loan(session, future)
+    make_loan(session, future, note_rate="3.0", funded=TODAY + timedelta(days=3),
+              first_payment=TODAY + timedelta(days=60))  # fmt: skip
+    came_back = make_contact(session)
+    make_loan(session, came_back)
+    newer_funded_loan(session, came_back)
+    found = qualifying(session, "rate_drop")
+    assert {same_day.id, fell_out.id, future.id} <= set(found)
+    assert came_back.id not in found
