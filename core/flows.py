@@ -87,7 +87,7 @@ def evaluate(
         created.append(batch)
         if batch.status == APPROVED:
             enrolled[batch.id] = enroll_batch(session=session, batch=batch, now=now, tracks=tracks)
-            walking.update(candidate.contact_id for candidate in fresh)
+            walking |= enrolled[batch.id].people
     return Evaluation(created, enrolled)
 
 

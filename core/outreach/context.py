@@ -135,31 +135,54 @@ def math_strings(snapshot: dict[str, Any], loan: Loan | None) -> dict[str, str] 
     """The email's payment math from a rate-drop snapshot; None when the snapshot has none.
 
     The figures are computed exactly (core.loanmath) from the inputs the snapshot kept, so a
-    borrower reads servicer-rounded cents, not the evaluation's float estimates.
+    borrower reads servicer-rounded cents, not the evaluation's float estimates. A snapshot
+    from before the inputs were kept has its exact figures stored instead.
     """
     quote = snapshot_quote(snapshot)
-    if quote is None:
+    if quote is not None:
+        figures = {
+            "current_payment": quote.current_payment,
+            "remaining_balance": quote.remaining_balance,
+            "new_payment": quote.new_payment,
+            "monthly_savings": quote.monthly_savings,
+            "closing_costs": quote.closing_costs,
+            "break_even_months": quote.break_even_months,
+            "new_term_months": quote.new_term_months,
+        }
+    elif all(snapshot.get(key) is not None for key in _STORED_FIGURES):
+        stored = (*_STORED_FIGURES, "monthly_savings", "break_even_months")
+        figures = {key: snapshot.get(key) for key in stored}
+        figures["new_term_months"] = int(snapshot.get("new_term_months") or 360)
+    else:
         return None
-    months = quote.new_term_months
-    example_apr = apr(
-        amount_financed=quote.remaining_balance - quote.closing_costs,
-        payment=quote.new_payment,
-        months=months,
-    )
-    break_even = quote.break_even_months
+    balance = Decimal(figures["remaining_balance"])
+    closing_costs = Decimal(figures["closing_costs"])
+    new_payment = Decimal(figures["new_payment"])
+    months = figures["new_term_months"]
+    example_apr = apr(amount_financed=balance - closing_costs, payment=new_payment, months=months)
+    break_even = figures["break_even_months"]
     return {
-        "current_payment": money(quote.current_payment),
-        "remaining_balance": whole_dollars(quote.remaining_balance),
+        "current_payment": money(figures["current_payment"]),
+        "remaining_balance": whole_dollars(balance),
         "example_rate": percent(snapshot["offer_rate"]),
         "example_apr": percent(example_apr),
-        "new_payment": money(quote.new_payment),
+        "new_payment": money(new_payment),
         "new_term_years": str(months // 12),
-        "monthly_savings": money(quote.monthly_savings),
-        "closing_costs": whole_dollars(quote.closing_costs),
+        "monthly_savings": money(figures.get("monthly_savings") or "0"),
+        "closing_costs": whole_dollars(closing_costs),
         "break_even_months": "" if break_even is None else str(break_even),
-        "ltv_assumed": _ltv_words(quote.remaining_balance, loan),
+        "ltv_assumed": _ltv_words(balance, loan),
         "rate_as_of": long_date(snapshot["rate_as_of"]) if snapshot.get("rate_as_of") else "",
     }
+
+
+_STORED_FIGURES = (
+    "current_payment",
+    "remaining_balance",
+    "offer_rate",
+    "new_payment",
+    "closing_costs",
+)
 
 
 def reason_for(trigger: str, snapshot: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ class EnrollResult:
     enrolled: int
     already_in_a_sequence: int
     messages_scheduled: int
+    people: frozenset[int] = frozenset()  # the contact ids put on the track
 
 
 def enroll_batch(
@@ -98,7 +99,8 @@ def enroll_batch(
             "already_in_a_sequence": len(busy),
         },
     )
-    return EnrollResult(len(enrollments), len(busy), len(messages))
+    people = frozenset(enrollment["contact_id"] for enrollment in enrollments)
+    return EnrollResult(len(enrollments), len(busy), len(messages), people)
 
 
 def end_sequences(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -97,11 +96,6 @@ def _month_day_default(element: month_day, compiler: Any, **kw: Any) -> str:
 def rate_units(column: Any) -> ColumnElement[int]:
     """A rate column as whole thousandths of a basis point."""
     return cast(func.round(column * RATE_UNITS), BigInteger)
-
-
-def units_of(rate: Any) -> int:
-    """A Decimal rate in the same units as `rate_units`."""
-    return round(Decimal(rate) * RATE_UNITS)
 
 
 def day_of(day: date) -> int:

@@ -14,6 +14,7 @@ them are the estimates, equal to the cent away from rounding ties.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -41,7 +42,6 @@ from core.triggers.columns import (
     day_of,
     rate_units,
     unindexed,
-    units_of,
 )
 
 NAME = "rate_drop"
@@ -111,11 +111,15 @@ class _Priced:
 
     columns: dict[str, np.ndarray]
     products: np.ndarray  # True for the 15-year product
-    drop: np.ndarray  # rate units
     paid: np.ndarray
     estimates: RefinanceEstimates
     exact: dict[int, RefinanceQuote]
     shared: dict[str, dict[str, Any]]  # per product: the inputs every loan shares
+
+
+def _offer_float(ctx: TriggerContext, product: str) -> float:
+    offer = ctx.offers.get(product)
+    return float(offer.rate) if offer is not None else 0.0
 
 
 class RateDrop:
@@ -212,37 +216,45 @@ class RateDrop:
 
     def _seasoned(
         self, ctx: TriggerContext, columns: dict[str, np.ndarray], closing: date
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows passing the exact rules: product offer, drop, VA minimum, days and payments."""
         settings = ctx.config.triggers.rate_drop
         max_term = ctx.config.rates.fifteen_year_max_term_months
         fifteen = (columns["term_months"] > 0) & (columns["term_months"] <= max_term)
-        missing = -(10**12)  # no offer for the product: no drop can clear the threshold
-        offer_30 = units_of(ctx.offers["30y"].rate) if "30y" in ctx.offers else -missing
-        offer_15 = units_of(ctx.offers["15y"].rate) if "15y" in ctx.offers else -missing
-        drop = columns["note_rate"] - np.where(fifteen, offer_15, offer_30)
+
+        def lowest_note(points: Decimal) -> np.ndarray:
+            # The lowest note rate (in rate units, exactly) at least `points` above the offer
+            # of each loan's product; an offset may have more decimals than a note rate.
+            lowest = {
+                product: math.ceil((offer.rate + points) * RATE_UNITS)
+                for product, offer in ctx.offers.items()
+            }
+            never = np.iinfo(np.int64).max  # no offer for the product: nothing clears
+            return np.where(fifteen, lowest.get("15y", never), lowest.get("30y", never))
+
+        note = columns["note_rate"]
         closing_day = day_of(closing)
         paid = payments_made_on(columns["first_payment"], closing_day)
         ok = (
-            (drop >= units_of(settings.threshold_points))
-            & ~((columns["va_fixed"] == 1) & (drop < units_of(settings.va_min_drop_points)))
+            (note >= lowest_note(settings.threshold_points))
+            & ~((columns["va_fixed"] == 1) & (note < lowest_note(settings.va_min_drop_points)))
             & (closing_day - columns["first_payment"] >= settings.seasoning_days)
             & (paid >= settings.seasoning_payments)
         )
-        return np.flatnonzero(ok), fifteen, drop, paid
+        return np.flatnonzero(ok), fifteen, paid
 
     def _price(
         self,
         ctx: TriggerContext,
         columns: dict[str, np.ndarray],
-        seasoned: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        seasoned: tuple[np.ndarray, np.ndarray, np.ndarray],
         closing: date,
     ) -> _Priced:
         """Estimates for every seasoned loan; exact quotes for those near a threshold."""
-        rows, fifteen, drop, paid = seasoned
+        rows, fifteen, paid = seasoned
         columns = {name: values[rows] for name, values in columns.items()}
-        fifteen, drop, paid = fifteen[rows], drop[rows], paid[rows]
-        offer = columns["note_rate"] - drop
+        fifteen, paid = fifteen[rows], paid[rows]
+        offer = np.where(fifteen, _offer_float(ctx, "15y"), _offer_float(ctx, "30y"))
         assumptions = ctx.config.math
         months = np.where(columns["term_months"] > 0, columns["term_months"], 360)
         estimates = refinance_estimates(
@@ -250,7 +262,7 @@ class RateDrop:
             columns["note_rate"] / RATE_UNITS,
             months.astype(float),
             paid.astype(float),
-            offer / RATE_UNITS,
+            offer,
             float(assumptions.new_term_months),
             float(assumptions.closing_costs_flat),
             float(assumptions.closing_costs_percent),
@@ -269,7 +281,7 @@ class RateDrop:
         shared = {
             product: self._shared(ctx, offer, closing) for product, offer in ctx.offers.items()
         }
-        priced = _Priced(columns, fifteen, drop, paid, estimates, {}, shared)
+        priced = _Priced(columns, fifteen, paid, estimates, {}, shared)
         for row in near.tolist():
             quote = snapshot_quote(self._inputs(ctx, priced, row, closing))
             if quote is not None:
@@ -287,7 +299,10 @@ class RateDrop:
         return {
             **priced.shared[self._offer(ctx, priced, row).product],
             "note_rate": _rate(columns["note_rate"][row]),
-            "drop_points": _rate(priced.drop[row]),
+            "drop_points": str(
+                Decimal(int(columns["note_rate"][row])).scaleb(-5)
+                - self._offer(ctx, priced, row).rate
+            ),
             "payments_made": int(priced.paid[row]),
             "first_payment_date": date_of(columns["first_payment"][row]).isoformat(),
             "estimated_first_payment": not columns["first_payment_known"][row],

@@ -259,3 +259,22 @@ def test_a_person_put_on_a_track_by_one_trigger_is_left_out_of_the_next(
         select(Enrollment.contact_id).where(Enrollment.status == ACTIVE)
     ).all()
     assert sorted(walking) == sorted([person.id, other.id])
+
+
+def test_a_trigger_without_a_track_leaves_its_people_free_for_the_next(session: Session) -> None:
+    """Nobody walks a disabled track, so the next trigger may still batch them."""
+    person = make_contact(session)
+    QUALIFYING_LOAN["pmi_removal"](session, person)
+    QUALIFYING_LOAN["fha_mip"](session, person)
+    tracks = {
+        name: track for name, track in shipped_tracks().items() if track.trigger != "pmi_removal"
+    }
+    result = evaluate(
+        session=session, now=NOW, config=default_config(), tracks=tracks,
+        only=["pmi_removal", "fha_mip"],
+    )  # fmt: skip
+    held = {
+        batch.trigger: {m.contact_id for m in members(session=session, batch_id=batch.id)}
+        for batch in result.batches
+    }
+    assert held == {"pmi_removal": {person.id}, "fha_mip": {person.id}}

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from core.config import load_config
 from core.flows import approve_batch, evaluate
 from core.loanmath import RefinanceQuote, payments_made, refinance_quote
 from core.outreach.context import math_strings
@@ -254,3 +255,32 @@ def test_the_snapshot_keeps_what_the_exact_quote_is_computed_from(session: Sessi
     assert math is not None
     assert math["monthly_savings"] == f"${exact.monthly_savings:,.2f}"
     assert math["new_payment"] == f"${exact.new_payment:,.2f}"
+
+
+def test_an_offset_finer_than_a_note_rate_is_compared_exactly(session: Session) -> None:
+    """6.50 % against an offer of 6.000004 % is a 0.499996-point drop: short of VA's half point."""
+    set_rate(session, "6.0")
+    va = make_loan(session, program="va", note_rate="6.50", amount="800000", value="900000")
+    conventional = make_loan(session, note_rate="6.50", amount="800000", value="900000")
+    config = load_config(
+        overrides={
+            "rates": {"offset_30y": "0.000004"},
+            "triggers": {"rate_drop": {"threshold_points": 0.25}},
+        }
+    )
+    found = qualifying(session, "rate_drop", config=config)
+    assert va.contact_id not in found
+    assert conventional.contact_id in found
+    assert Decimal(found[conventional.contact_id].snapshot["drop_points"]) == Decimal("0.499996")
+
+
+def test_a_snapshot_from_before_the_inputs_were_kept_still_shows_its_figures() -> None:
+    stored = {
+        "offer_rate": "6.0", "rate_as_of": "2026-09-24", "current_payment": "2661.21",
+        "remaining_balance": "389000.00", "new_payment": "2332.22", "monthly_savings": "328.99",
+        "closing_costs": "5890.00", "break_even_months": 18, "new_term_months": 360,
+    }  # fmt: skip
+    math = math_strings(stored, None)
+    assert math is not None
+    assert (math["monthly_savings"], math["new_payment"]) == ("$328.99", "$2,332.22")
+    assert math["break_even_months"] == "18"
