@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, Numeric, create_engine, event, text
+from sqlalchemy import JSON, DateTime, Engine, MetaData, Numeric, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -63,26 +63,6 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), Decimal: Rate(), dict[str, Any]: JSON()}  # noqa: RUF012
 
 
-SQLITE_MMAP_BYTES = 1 << 30
-
-
-@contextmanager
-def unmapped(session: Session) -> Iterator[None]:
-    """On SQLite, work without the memory map for a while (a big import); elsewhere, nothing.
-
-    Every page touched through the map counts as the process's resident memory: a 1 M-row
-    import showed 1 GB resident instead of 250 MB.
-    """
-    if session.get_bind().dialect.name != "sqlite":
-        yield
-        return
-    session.execute(text("PRAGMA mmap_size=0"))
-    try:
-        yield
-    finally:
-        session.execute(text(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}"))
-
-
 def normalize_url(url: str) -> str:
     """Map `postgres://` and `postgresql://` to the psycopg 3 driver (SPEC §3)."""
     for prefix in ("postgres://", "postgresql://"):
@@ -106,9 +86,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             # Big imports and evaluations touch many index pages: 16 MB instead of the 2 MB default.
             cursor.execute("PRAGMA cache_size=-16384")
-            # Read through a memory map: a trigger's random look-ups into a big book then cost
-            # no system call each (~25 % of an evaluation's time on a 1 M-loan book).
-            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
             cursor.close()
 
         return engine
@@ -137,13 +114,8 @@ def refresh_statistics(engine: Engine, tables: Sequence[str]) -> None:
             connection.exec_driver_sql(f"VACUUM (ANALYZE) {names}")
         return
     with engine.begin() as connection:
-        # ANALYZE reads every page: through the memory map they would all count as resident.
-        connection.exec_driver_sql("PRAGMA mmap_size=0")
-        try:
-            for table in tables:
-                connection.exec_driver_sql(f"ANALYZE {table}")
-        finally:
-            connection.exec_driver_sql(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        for table in tables:
+            connection.exec_driver_sql(f"ANALYZE {table}")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -40,7 +40,6 @@ from core.book.pipeline import ParseJob, Rejection, parsed_chunks
 from core.book.rows import BookRow
 from core.bulk import allocate_ids, any_of, bulk_insert
 from core.consent.models import ConsentEvent
-from core.db import unmapped
 from core.outreach.models import ACTIVE, Enrollment
 from core.outreach.service import end_sequences
 
@@ -644,6 +643,6 @@ def import_file(*, session: Session, path: Path, **kwargs: Any) -> ImportResult:
         stream = path.open("rb")
     except OSError as exc:
         raise ImportRefused(f"cannot read {path}: {exc.strerror}") from None
-    with stream, unmapped(session):
+    with stream:
         size = os.fstat(stream.fileno()).st_size
         return import_book(session=session, stream=stream, name=str(path), size_hint=size, **kwargs)

@@ -114,13 +114,21 @@ def fetch_columns(session: Session, query: Any, names: Sequence[str]) -> dict[st
     if connection.dialect.name == "sqlite":
         return dict(zip(names, _packed_columns(connection, query, len(names)), strict=True))
     # Plain tuples from the driver's cursor: a SQLAlchemy Row for each of a million rows cost
-    # more than the query. Every value is an integer, so nothing needs converting.
-    rows = connection.execute(query).cursor.fetchall()
-    flat = np.fromiter(
-        itertools.chain.from_iterable(rows), dtype=np.int64, count=len(rows) * len(names)
-    )
-    table = flat.reshape(-1, len(names))
+    # more than the query. Every value is an integer, so nothing needs converting. In chunks,
+    # so the tuples of a whole trigger never sit in memory at once.
+    cursor = connection.execute(query).cursor
+    chunks = [np.zeros(0, dtype=np.int64)]
+    while rows := cursor.fetchmany(_CHUNK_ROWS):
+        chunks.append(
+            np.fromiter(
+                itertools.chain.from_iterable(rows), dtype=np.int64, count=len(rows) * len(names)
+            )
+        )
+    table = np.concatenate(chunks).reshape(-1, len(names))
     return {name: table[:, index] for index, name in enumerate(names)}
+
+
+_CHUNK_ROWS = 20_000
 
 
 def _packed_columns(connection: Connection, query: Any, width: int) -> list[Ints]:
