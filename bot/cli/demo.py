@@ -10,12 +10,8 @@ import typer
 
 from bot.cli.common import JsonOption, NowOption, app, print_json, runtime
 from bot.runtime import Runtime
-from core.channels.email import SandboxEmailSender
-from core.channels.sms import SandboxSmsSender
 from core.db import make_engine, make_sessionmaker
-from core.demo import run_demo
 from core.migrate import upgrade
-from core.outreach.dispatcher import dispatch
 
 
 @app.command("demo")
@@ -27,6 +23,12 @@ def demo_command(
     as_json: JsonOption = False,
 ) -> None:
     """The worked example: a book, a rate dip, an approved batch, one compliant worker pass."""
+    # Imported here: the CLI imports every command module at start, and these are heavy.
+    from core.channels.email import SandboxEmailSender
+    from core.channels.sms import SandboxSmsSender
+    from core.demo import run_demo
+    from core.outreach.dispatcher import dispatch
+
     rt = runtime(now)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
