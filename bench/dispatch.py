@@ -39,9 +39,10 @@ SMS_ONLY = {"refinance": {"steps": [{"delay_days": 0, "channel": "sms", "templat
 
 def _servers(pipe: Connection) -> None:
     """Child process: the fake Twilio and aiosmtpd, until told to stop; then their counts."""
-    from tests.outreach import LoopbackController, Mailbox, QuickFakeTwilio
+    from tests.fakes.twilio_api import FakeTwilio
+    from tests.outreach import LoopbackController, Mailbox
 
-    twilio = QuickFakeTwilio().start()
+    twilio = FakeTwilio().start()
     mailbox = Mailbox()
     smtp = LoopbackController(mailbox, hostname="127.0.0.1", port=0)
     smtp.start()

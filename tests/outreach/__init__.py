@@ -77,41 +77,6 @@ def live_settings(
     return load_settings(**values)
 
 
-class QuickFakeTwilio(FakeTwilio):
-    """The strict fake Twilio answering without Nagle's delay (for many-message tests).
-
-    Its handler writes headers and body separately; with Nagle on, the body waits for the
-    client's delayed ACK, which caps a keep-alive connection at a few dozen requests a second.
-    """
-
-    def start(self) -> QuickFakeTwilio:
-        """Listen on 127.0.0.1 on a free port, with TCP_NODELAY on every connection."""
-        from http.server import ThreadingHTTPServer
-        from threading import Thread
-
-        from tests.fakes import twilio_api
-
-        attributes = {"fake": self, "disable_nagle_algorithm": True}
-        handler = type("QuickHandler", (twilio_api._Handler,), attributes)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-
-@pytest.fixture
-def quick_twilio() -> Iterator[QuickFakeTwilio]:
-    """A running QuickFakeTwilio; the test fails if it saw a request it did not expect."""
-    fake = QuickFakeTwilio().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-    errors = fake.take_errors()
-    if errors:
-        pytest.fail(f"the fake Twilio saw unexpected requests: {errors}")
-
-
 def twilio_sender(twilio: FakeTwilio, timeout: float = 10.0) -> TwilioSmsSender:
     """The real Twilio client pointed at the fake."""
     return twilio_sender_for(twilio.url, twilio.account_sid, twilio.auth_token, timeout)

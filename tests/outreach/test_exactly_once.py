@@ -23,9 +23,7 @@ from core.tracks.config import load_tracks
 from tests.fakes.twilio_api import FakeTwilio, fake_twilio  # noqa: F401
 from tests.outreach import (
     NOW,
-    QuickFakeTwilio,
     live_settings,
-    quick_twilio,  # noqa: F401
     run_dispatch,
     seed_due_texts,
     sessions,  # noqa: F401
@@ -164,9 +162,8 @@ def test_many_worker_processes_send_each_message_exactly_once(
     workers: int,
     database_url: str,
     sessions: sessionmaker[Session],
-    quick_twilio: QuickFakeTwilio,
+    fake_twilio: FakeTwilio,
 ) -> None:
-    fake_twilio = quick_twilio
     count = 5000
     seed_due_texts(sessions, count)
     spawn = multiprocessing.get_context("spawn")
