@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -199,6 +199,19 @@ def reachable() -> ColumnElement[bool]:
     # Every opt-out is global (COMPLIANCE §1): an opt-out on one channel ends all marketing.
     no_opt_out = and_(Contact.sms_consent != OPTED_OUT, Contact.email_consent != OPTED_OUT)
     return and_(no_opt_out, or_(sms, email))
+
+
+# With no first payment date in the export, assume the latest a servicer would set it:
+# the first of the second month after funding is at most 62 days after funding.
+FIRST_PAYMENT_SLACK = timedelta(days=62)
+
+
+def first_payment_day() -> ColumnElement[int]:
+    """The loan's first payment due date as a day number, or the latest it could be."""
+    return func.coalesce(
+        day_number(Loan.first_payment_date),
+        day_number(Loan.funded_date) + FIRST_PAYMENT_SLACK.days,
+    )
 
 
 def loan_query(*columns: Any) -> Any:

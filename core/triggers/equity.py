@@ -18,7 +18,14 @@ from core.book.models import FUNDED, Loan
 from core.config import LtvConfig
 from core.loanmath import estimated_ltv, estimated_value, remaining_balance
 from core.loanmath_fast import balances, estimated_ltvs, payments_made_on
-from core.triggers.base import Candidate, Found, Rows, TriggerContext, loan_query
+from core.triggers.base import (
+    Candidate,
+    Found,
+    Rows,
+    TriggerContext,
+    first_payment_day,
+    loan_query,
+)
 from core.triggers.columns import (
     RATE_UNITS,
     date_of,
@@ -29,7 +36,6 @@ from core.triggers.columns import (
 )
 
 _CENTS = Decimal(100)
-_FIRST_PAYMENT_SLACK_DAYS = 62  # as rate_drop: the latest a first payment falls after funding
 # Estimates agree with the exact LTV to the hundredth but for rounding ties: closer than this
 # to the ceiling, the exact math decides.
 _LTV_MARGIN = 0.05
@@ -145,10 +151,7 @@ class _EquityTrigger:
             Loan.property_value_cents,
             rate_units(Loan.note_rate),
             func.coalesce(Loan.term_months, 0),
-            func.coalesce(
-                day_number(Loan.first_payment_date),
-                day_number(Loan.funded_date) + _FIRST_PAYMENT_SLACK_DAYS,
-            ),
+            first_payment_day(),
             day_number(Loan.funded_date),
         ).where(
             *filters,

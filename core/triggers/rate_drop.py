@@ -29,10 +29,12 @@ from core.loanmath import ClosingCosts, RefinanceQuote, refinance_quote
 from core.loanmath_fast import RefinanceEstimates, payments_made_on, refinance_estimates
 from core.rates.service import Offer
 from core.triggers.base import (
+    FIRST_PAYMENT_SLACK,
     Candidate,
     Found,
     Rows,
     TriggerContext,
+    first_payment_day,
     loan_query,
 )
 from core.triggers.columns import (
@@ -46,9 +48,6 @@ from core.triggers.columns import (
 
 NAME = "rate_drop"
 SEGMENT = "refinance"
-# With no first payment date in the export, assume the latest a servicer would set it:
-# the first of the second month after funding is at most 62 days after funding.
-_FIRST_PAYMENT_SLACK = timedelta(days=62)
 _CENTS = Decimal(100)
 # Estimates agree with the exact figures to the cent but for rounding ties: closer than this
 # to the minimum savings (dollars) or the longest break-even (months), the exact math decides.
@@ -72,11 +71,6 @@ def closing_date(ctx: TriggerContext) -> date:
     return ctx.today + timedelta(days=ctx.config.math.earliest_closing_days)
 
 
-def estimated_first_payment(loan_first_payment: date | None, funded: date) -> date:
-    """The first payment due date, or the latest it could be when the export lacks it."""
-    return loan_first_payment or (funded + _FIRST_PAYMENT_SLACK)
-
-
 def _money(dollars: float) -> str:
     return f"{dollars:.2f}"
 
@@ -87,22 +81,34 @@ def _rate(units: int) -> str:
 
 def snapshot_quote(snapshot: dict[str, Any]) -> RefinanceQuote | None:
     """The exact quote behind a rate-drop snapshot (None for a snapshot without its inputs)."""
-    needed = ("loan_amount", "note_rate", "offer_rate", "first_payment_date", "closing_date")
-    if not all(snapshot.get(key) is not None for key in needed):
+    if any(snapshot.get(key) is None for key in _QUOTE_INPUTS):
         return None
     return refinance_quote(
         principal=Decimal(snapshot["loan_amount"]),
         note_rate=Decimal(snapshot["note_rate"]),
-        term_months=int(snapshot.get("term_months") or 360),
+        term_months=int(snapshot["term_months"]),
         first_payment_date=date.fromisoformat(snapshot["first_payment_date"]),
         new_rate=Decimal(snapshot["offer_rate"]),
         on=date.fromisoformat(snapshot["closing_date"]),
-        new_term_months=int(snapshot.get("new_term_months") or 360),
+        new_term_months=int(snapshot["new_term_months"]),
         costs=ClosingCosts(
-            flat=Decimal(snapshot.get("closing_costs_flat") or "2000"),
-            percent=Decimal(snapshot.get("closing_costs_percent") or "1"),
+            flat=Decimal(snapshot["closing_costs_flat"]),
+            percent=Decimal(snapshot["closing_costs_percent"]),
         ),
     )
+
+
+_QUOTE_INPUTS = (
+    "loan_amount",
+    "note_rate",
+    "term_months",
+    "first_payment_date",
+    "offer_rate",
+    "closing_date",
+    "new_term_months",
+    "closing_costs_flat",
+    "closing_costs_percent",
+)
 
 
 @dataclass(frozen=True)
@@ -185,17 +191,13 @@ class RateDrop:
             products.append(and_(*clause))
         # A loose bound (a superset); the exact seasoning rules run in numpy.
         seasoned_by = closing - timedelta(days=settings.seasoning_days)
-        first_payment = func.coalesce(
-            day_number(Loan.first_payment_date),
-            day_number(Loan.funded_date) + _FIRST_PAYMENT_SLACK.days,
-        )
         return loan_query(
             Loan.id,
             Loan.contact_id,
             rate_units(Loan.note_rate),
             Loan.loan_amount_cents,
             func.coalesce(Loan.term_months, 0),
-            first_payment,
+            first_payment_day(),
             case((Loan.first_payment_date.is_(None), 0), else_=1),
             case((and_(Loan.program == "va", Loan.is_arm.is_(False)), 1), else_=0),
             day_number(Loan.funded_date),
@@ -209,7 +211,7 @@ class RateDrop:
                 Loan.first_payment_date <= seasoned_by,
                 and_(
                     Loan.first_payment_date.is_(None),
-                    unindexed(Loan.funded_date) <= seasoned_by - _FIRST_PAYMENT_SLACK,
+                    unindexed(Loan.funded_date) <= seasoned_by - FIRST_PAYMENT_SLACK,
                 ),
             ),
         )
