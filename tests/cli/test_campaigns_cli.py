@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import bot.cli.rates  # noqa: F401  (registers `rates` until bot/cli/__init__.py lists it)
 from tests.book.helpers import book_row, csv_bytes
 from tests.cli.conftest import Winback
+from tests.triggers.factories import SEGMENT_NAMES
 
 NOW = "2026-09-24T15:00:00Z"
 LATER = "2026-09-25T15:00:00Z"
-SEGMENTS = {
-    "refinance",
-    "repeat_purchase",
-    "stalled",
-    "anniversary",
-    "arm_reset",
-    "pmi_removal",
-    "fha_mip",
-}
 
 
 def person(n: int, **cells: str) -> dict[str, str]:
@@ -116,8 +107,8 @@ def test_reject_lets_the_people_qualify_again(winback: Winback, tmp_path: Path) 
 def test_segments_counts_people_in_the_seven_segments(winback: Winback, tmp_path: Path) -> None:
     book(winback, tmp_path)
     counts = winback.json("segments", "--now", NOW)["segments"]
-    assert set(counts) == SEGMENTS
-    assert counts == {name: 0 for name in SEGMENTS} | {
+    assert set(counts) == SEGMENT_NAMES
+    assert counts == {name: 0 for name in SEGMENT_NAMES} | {
         "refinance": 2,
         "repeat_purchase": 1,
         "stalled": 1,

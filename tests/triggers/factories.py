@@ -24,6 +24,17 @@ from core.tracks.config import Track, load_tracks
 from core.triggers.base import Candidate, add_years
 from core.triggers.registry import TRIGGERS
 
+# The segment names, as SPEC §4 writes them (the contract, not the registry's own list).
+SEGMENT_NAMES = {
+    "refinance",
+    "repeat_purchase",
+    "stalled",
+    "anniversary",
+    "arm_reset",
+    "pmi_removal",
+    "fha_mip",
+}
+
 NOW = datetime(2026, 9, 24, 15, 0, tzinfo=UTC)
 TODAY = NOW.date()
 # The earliest possible new closing date under the shipped configuration (today + 30 days).

@@ -15,6 +15,7 @@ from core.segments import UnknownSegment, segment_counts, segment_counts_by_lo, 
 from tests.triggers.factories import (
     NOW,
     QUALIFYING_LOAN,
+    SEGMENT_NAMES,
     TODAY,
     default_config,
     enroll,
@@ -26,16 +27,6 @@ from tests.triggers.factories import (
     set_rate,
     suppress_phone,
 )
-
-SEGMENT_NAMES = {
-    "refinance",
-    "repeat_purchase",
-    "stalled",
-    "anniversary",
-    "arm_reset",
-    "pmi_removal",
-    "fha_mip",
-}
 
 
 def _opt_out(channel: str) -> Callable[[Session, Contact], None]:
