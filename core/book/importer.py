@@ -167,6 +167,12 @@ def _records(text: TextIO, delimiter: str, name: str) -> Iterator[tuple[int, lis
         raise ImportRefused(
             f"{name} is not a readable CSV file (line {previous_line}): {exc}"
         ) from None
+    except UnicodeDecodeError as exc:
+        # UTF-16 has no surrogate escape for a file cut mid-character.
+        raise ImportRefused(
+            f"{name} is not valid {exc.encoding.upper()} after line {previous_line} "
+            f"({exc.reason}): export it as CSV UTF-8"
+        ) from None
 
 
 # --- the import ---------------------------------------------------------------------------

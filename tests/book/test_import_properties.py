@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -68,3 +69,8 @@ def test_arbitrary_csv_rows(session: Session, rows: list[dict[str, str]], clean:
             assert result.loans_created >= clean
             check_invariants(session, result.rows - result.rejected)
         savepoint.rollback()
+
+
+def test_a_utf16_file_cut_mid_character_is_refused_by_name(session: Session) -> None:
+    with pytest.raises(ImportRefused, match="is not valid UTF-16"):
+        import_book(session=session, stream=io.BytesIO(b"\xfe\xff\x00"), name="cut.csv", now=NOW)
