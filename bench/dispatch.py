@@ -31,7 +31,7 @@ from core.compliance.engine import Recipient, decide
 from core.config import load_config
 from core.db import make_engine, make_sessionmaker
 from core.migrate import upgrade
-from core.outreach.dispatcher import DispatchReport, dispatch
+from core.outreach.dispatcher import DispatchOptions, DispatchReport, dispatch
 from core.tracks.config import load_tracks
 
 SMS_ONLY = {"refinance": {"steps": [{"delay_days": 0, "channel": "sms", "template": "intro"}]}}
@@ -78,11 +78,12 @@ def _pass(
     email = options.pop("email", SandboxEmailSender())
     sms = _Stamped(twilio_sender_for(servers["twilio_url"], servers["sid"], servers["token"]))
     started = time.perf_counter()
-    report = dispatch(
-        session_factory=sessions, now=now, settings=live_settings(url), config=load_config(),
+    run = DispatchOptions(
+        settings=live_settings(url), config=load_config(),
         tracks=load_tracks(options.pop("tracks", SMS_ONLY)), worker_id="bench", sms=sms,
         email=email, limit=10_000_000, **options,
     )  # fmt: skip
+    report = dispatch(session_factory=sessions, now=now, options=run)
     return time.perf_counter() - started, report, sms
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,6 +28,7 @@ from core.tracks.lint import TemplateLintError, lint_templates
 if TYPE_CHECKING:
     from core.channels.base import EmailSender, SmsSender
     from core.channels.ratelimit import TokenBucket
+    from core.outreach.dispatcher import DispatchOptions
     from core.rates.feeds import RateFeed
 
 
@@ -114,6 +116,25 @@ class Runtime:
 
         return feed_from_settings(
             rate_feed_url=self.settings.RATE_FEED_URL, fred_api_key=self.settings.FRED_API_KEY
+        )
+
+    def dispatch_options(
+        self, *, worker_id: str, limit: int = 100_000, stop: threading.Event | None = None
+    ) -> DispatchOptions:
+        """What a dispatch pass of this process sends with: senders, pacing, the live clock."""
+        from core.outreach.dispatcher import DispatchOptions
+
+        return DispatchOptions(
+            settings=self.settings,
+            config=self.config,
+            tracks=self.tracks,
+            sms=self.sms_sender,
+            email=self.email_sender,
+            worker_id=worker_id,
+            limit=limit,
+            rate_limiter=self.sms_rate_limiter,
+            stop=stop,
+            clock=self.clock.now,
         )
 
     def _ensure_schema(self) -> None:

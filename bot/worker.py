@@ -55,12 +55,11 @@ def _job(
 
 def job_functions(rt: Runtime, stop: threading.Event) -> dict[str, Callable[[datetime], Any]]:
     """The core jobs bound to this runtime, each taking the current time."""
-    sessions, settings, me = rt.sessions, rt.settings, worker_id()
+    sessions = rt.sessions
+    options = rt.dispatch_options(worker_id=worker_id(), limit=1000, stop=stop)
     return {
         "dispatch": lambda now: jobs.dispatch_job(
-            session_factory=sessions, now=now, settings=settings, config=rt.config,
-            tracks=rt.tracks, sms=rt.sms_sender, email=rt.email_sender, worker_id=me,
-            rate_limiter=rt.sms_rate_limiter, stop=stop, clock=rt.clock.now,
+            session_factory=sessions, now=now, options=options
         ),
         "recover": lambda now: jobs.recover_in_flight_job(session_factory=sessions, now=now),
         "expire": lambda now: jobs.expire_batches_job(session_factory=sessions, now=now),

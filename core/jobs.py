@@ -9,7 +9,6 @@ Dispatch needs no such lock: claiming with SKIP LOCKED lets workers share the qu
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,15 +19,13 @@ from sqlalchemy.orm import Session
 from core.audit.models import AuditEvent
 from core.audit.service import record
 from core.batches.service import expire_pending
-from core.channels.base import EmailSender, SmsSender
-from core.channels.ratelimit import TokenBucket
 from core.config import Config
 from core.flows import evaluate
-from core.outreach.dispatcher import dispatch, recover_in_flight
+from core.outreach.claims import recover_in_flight
+from core.outreach.dispatcher import DispatchOptions, dispatch
 from core.rates.feeds import RateFeed
 from core.rates.parsers import FeedError
 from core.rates.service import fetch_and_record, rate_changed_since
-from core.settings import Settings
 from core.tracks.config import Track
 
 logger = logging.getLogger(__name__)
@@ -131,52 +128,18 @@ def recover_in_flight_job(*, session_factory: SessionFactory, now: datetime) -> 
 
 
 def dispatch_job(
-    *,
-    session_factory: SessionFactory,
-    now: datetime,
-    settings: Settings,
-    config: Config,
-    tracks: Mapping[str, Track],
-    sms: SmsSender,
-    email: EmailSender,
-    worker_id: str,
-    rate_limiter: TokenBucket | None = None,
-    limit: int = 1000,
-    stop: threading.Event | None = None,
-    clock: Callable[[], datetime] | None = None,
+    *, session_factory: SessionFactory, now: datetime, options: DispatchOptions
 ) -> dict[str, Any]:
     """One dispatch pass; the report as JSON."""
-    report = dispatch(
-        session_factory=session_factory,
-        now=now,
-        settings=settings,
-        config=config,
-        tracks=tracks,
-        sms=sms,
-        email=email,
-        worker_id=worker_id,
-        limit=limit,
-        rate_limiter=rate_limiter,
-        stop=stop,
-        clock=clock,
-    )
-    return report.as_json()
+    return dispatch(session_factory=session_factory, now=now, options=options).as_json()
 
 
 def tick(
     *,
     session_factory: SessionFactory,
     now: datetime,
-    settings: Settings,
-    config: Config,
-    tracks: Mapping[str, Track],
-    sms: SmsSender,
-    email: EmailSender,
+    options: DispatchOptions,
     feed: RateFeed | None,
-    worker_id: str,
-    rate_limiter: TokenBucket | None = None,
-    limit: int = 100_000,
-    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
     """Everything the worker does, once, in order; a JSON-able summary of each step."""
     summary: dict[str, Any] = {}
@@ -186,15 +149,10 @@ def tick(
         else {"skipped": "no feed"}
     )
     summary["evaluation"] = evaluate_job(
-        session_factory=session_factory, now=now, config=config, tracks=tracks
+        session_factory=session_factory, now=now, config=options.config, tracks=options.tracks
     )
     summary["expired"] = expire_batches_job(session_factory=session_factory, now=now)["expired"]
-    summary["recovered"] = recover_in_flight_job(session_factory=session_factory, now=now)[
-        "unknown"
-    ]
-    summary["dispatch"] = dispatch_job(
-        session_factory=session_factory, now=now, settings=settings, config=config,
-        tracks=tracks, sms=sms, email=email, worker_id=worker_id,
-        rate_limiter=rate_limiter, limit=limit, clock=clock,
-    )  # fmt: skip
+    recovered = recover_in_flight_job(session_factory=session_factory, now=now)
+    summary["recovered"] = recovered["unknown"]
+    summary["dispatch"] = dispatch_job(session_factory=session_factory, now=now, options=options)
     return summary

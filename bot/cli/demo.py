@@ -27,7 +27,7 @@ def demo_command(
     from core.channels.email import SandboxEmailSender
     from core.channels.sms import SandboxSmsSender
     from core.demo import run_demo
-    from core.outreach.dispatcher import dispatch
+    from core.outreach.dispatcher import DispatchOptions, dispatch
 
     rt = runtime(now)
     for suffix in ("", "-wal", "-shm"):
@@ -40,17 +40,11 @@ def demo_command(
     sms, email = SandboxSmsSender(), SandboxEmailSender()
 
     def one_worker_pass(at: datetime) -> dict[str, Any]:
-        report = dispatch(
-            session_factory=sessions,
-            now=at,
-            settings=rt.settings,
-            config=rt.config,
-            tracks=rt.tracks,
-            sms=sms,
-            email=email,
-            worker_id="demo",
-            limit=100_000,
-        )
+        options = DispatchOptions(
+            settings=rt.settings, config=rt.config, tracks=rt.tracks, sms=sms, email=email,
+            worker_id="demo", limit=100_000,
+        )  # fmt: skip
+        report = dispatch(session_factory=sessions, now=at, options=options)
         return report.as_json()
 
     say = (lambda line: None) if as_json else typer.echo

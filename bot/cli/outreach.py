@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
-from bot.runtime import Runtime, mask_logs
+from bot.runtime import mask_logs
 from core.outreach.optout import OptOutError, record_opt_out, whois
 from core.outreach.switches import pause, resume
 from core.privacy import mask_contact_details
@@ -19,14 +19,6 @@ from core.privacy import mask_contact_details
 ByOption = Annotated[str, typer.Option("--by", help="Who does it (recorded in the audit trail).")]
 LimitOption = Annotated[int, typer.Option("--limit", help="At most this many messages.", min=1)]
 Target = Annotated[str, typer.Argument(metavar="PHONE|EMAIL", help="A phone number or email.")]
-
-
-def _senders(rt: Runtime) -> dict[str, Any]:
-    return {
-        "sms": rt.sms_sender,
-        "email": rt.email_sender,
-        "rate_limiter": rt.sms_rate_limiter,
-    }
 
 
 def _rules(counts: dict[str, int]) -> str:
@@ -51,11 +43,8 @@ def dispatch_command(
 
     mask_logs()
     rt = runtime(now)
-    report = dispatch(
-        session_factory=rt.sessions, now=rt.clock.now(), settings=rt.settings, config=rt.config,
-        tracks=rt.tracks, worker_id=worker_id(), limit=limit, clock=rt.clock.now,
-        **_senders(rt),
-    ).as_json()  # fmt: skip
+    options = rt.dispatch_options(worker_id=worker_id(), limit=limit)
+    report = dispatch(session_factory=rt.sessions, now=rt.clock.now(), options=options).as_json()
     if as_json:
         print_json(report)
     else:
@@ -77,10 +66,11 @@ def tick_command(
     mask_logs()
     rt = runtime(now)
     summary = jobs.tick(
-        session_factory=rt.sessions, now=rt.clock.now(), settings=rt.settings, config=rt.config,
-        tracks=rt.tracks, feed=rt.rate_feed if fetch else None, worker_id=worker_id(),
-        clock=rt.clock.now, **_senders(rt),
-    )  # fmt: skip
+        session_factory=rt.sessions,
+        now=rt.clock.now(),
+        options=rt.dispatch_options(worker_id=worker_id()),
+        feed=rt.rate_feed if fetch else None,
+    )
     if as_json:
         print_json(summary)
         return

@@ -7,20 +7,12 @@ Caps count every message that may have reached the person, on any channel, in th
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from core.bulk import any_of
-from core.outreach.models import DELIVERED, SANDBOX, SENT, UNKNOWN, Message
-
 DAY = timedelta(hours=24)
 WEEK = timedelta(days=7)
-# 'unknown' counts: the provider may well have delivered it.
-COUNTED_STATUSES: tuple[str, ...] = (SENT, SANDBOX, DELIVERED, UNKNOWN)
 # Florida, Oklahoma and Maryland: at most 3 messages per 24 h, any channel or number.
 STATE_CAPS_24H: dict[str, int] = {"FL": 3, "OK": 3, "MD": 3}
 
@@ -93,24 +85,3 @@ def check_caps(
         # Caps only loosen as time passes, so the latest release frees them all.
         until = None if released is None or until is None else max(until, released)
     return None if rule is None else CapHold(rule=rule, until=until)
-
-
-def recent_sends_for(
-    *, session: Session, contact_ids: Sequence[int], now: datetime
-) -> dict[int, RecentSends]:
-    """Messages of the last 7 days for a batch of contacts, in one query (every id present)."""
-    recent = {contact_id: RecentSends() for contact_id in contact_ids}
-    if not recent:
-        return recent
-    rows = session.execute(
-        select(Message.contact_id, Message.sent_at).where(
-            any_of(session, Message.contact_id, list(recent)),
-            Message.sent_at > now - WEEK,
-            Message.status.in_(COUNTED_STATUSES),
-        )
-    )
-    for contact_id, sent_at in rows:
-        recent[contact_id].sent_at.append(sent_at)
-    for sends in recent.values():
-        sends.sent_at.sort()
-    return recent

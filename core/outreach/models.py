@@ -27,6 +27,8 @@ SUPPRESSED = "suppressed"  # a rule forbids it for good (opt-out, no consent, ba
 CANCELLED = "cancelled"  # the sequence ended (reply, opt-out, funded, manual stop)
 RENDER_FAILED = "render_failed"
 TASK_OPEN = "task_open"  # a call task handed to the loan officer
+# The statuses a frequency cap counts: 'unknown' too, the provider may well have delivered it.
+COUNTED_STATUSES: tuple[str, ...] = (SENT, SANDBOX, DELIVERED, UNKNOWN)
 FINAL_STATES = (SENT, SANDBOX, DELIVERED, FAILED, UNKNOWN, SUPPRESSED, CANCELLED, RENDER_FAILED)
 
 

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from core.batches.models import Batch, BatchMember
 from core.book.models import Contact, Loan
-from core.compliance.caps import CapHold, RecentSends, check_caps, recent_sends_for
+from core.compliance.caps import CapHold, RecentSends, check_caps
+from core.outreach.chunks import recent_sends_for
 from core.outreach.models import Enrollment, Message
 
 NOW = datetime(2025, 7, 11, 18, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from core.channels.sms import TwilioSmsSender
 from core.config import Config
 from core.db import make_engine, make_sessionmaker
 from core.flows import approve_batch, evaluate
-from core.outreach.dispatcher import DispatchReport, dispatch
+from core.outreach.dispatcher import DispatchOptions, DispatchReport, dispatch
 from core.outreach.models import Message
 from core.settings import Settings, load_settings
 from core.tracks.config import Track
@@ -170,15 +170,31 @@ def run_dispatch(
     worker_id: str = "test-worker",
 ) -> DispatchReport:
     """One dispatch pass with the shipped configuration."""
-    return dispatch(
-        session_factory=sessions,
-        now=now,
+    options = dispatch_options(
+        settings, sms, email, config=config, tracks=tracks, worker_id=worker_id
+    )
+    return dispatch(session_factory=sessions, now=now, options=options)
+
+
+def dispatch_options(
+    settings: Settings,
+    sms: SmsSender,
+    email: EmailSender,
+    *,
+    config: Config | None = None,
+    tracks: Mapping[str, Track] | None = None,
+    worker_id: str = "test-worker",
+    **extra: Any,
+) -> DispatchOptions:
+    """Dispatch options with the shipped configuration and tracks unless given."""
+    return DispatchOptions(
         settings=settings,
         config=config or default_config(),
         tracks=tracks or shipped_tracks(),
         sms=sms,
         email=email,
         worker_id=worker_id,
+        **extra,
     )
 
 

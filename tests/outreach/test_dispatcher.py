@@ -33,6 +33,7 @@ from tests.outreach import (
     NOW,
     SmtpServer,
     approved_book,
+    dispatch_options,
     live_settings,
     run_dispatch,
     sandbox_settings,
@@ -40,7 +41,6 @@ from tests.outreach import (
     smtp_server,  # noqa: F401
     twilio_sender,
 )
-from tests.triggers.factories import default_config
 
 DAY = timedelta(days=1)
 # One text and nothing else, so no other touch interferes through the caps.
@@ -448,11 +448,11 @@ def test_a_long_pass_judges_each_message_by_the_clock_not_by_its_start(
     minutes = iter(range(100))
     sms = SandboxSmsSender()
 
-    report = dispatch(
-        session_factory=sessions, now=start, settings=sandbox_settings(database_url),
-        config=default_config(), tracks=TEXT_ONLY, sms=sms, email=SandboxEmailSender(),
+    options = dispatch_options(
+        sandbox_settings(database_url), sms, SandboxEmailSender(), tracks=TEXT_ONLY,
         worker_id="slow", clock=lambda: start + timedelta(minutes=next(minutes)),
     )  # fmt: skip
+    report = dispatch(session_factory=sessions, now=start, options=options)
 
     # Each message is judged when its turn comes: 20:59 is open, 21:00 and 21:01 are not.
     assert report.sent == 1 and report.held == {"quiet_hours_federal": 2}

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.channels.base import SendResult
 from core.channels.email import SandboxEmailSender
 from core.outreach import models as outbox
-from core.outreach.dispatcher import dispatch, recover_in_flight
+from core.outreach.claims import recover_in_flight
+from core.outreach.dispatcher import dispatch
 from core.outreach.models import Message
 from core.tracks.config import load_tracks
 from tests.fakes.twilio_api import FakeTwilio, fake_twilio  # noqa: F401
 from tests.outreach import (
     NOW,
+    dispatch_options,
     live_settings,
     run_dispatch,
     seed_due_texts,
@@ -31,7 +33,6 @@ from tests.outreach import (
     twilio_sender,
     twilio_sender_for,
 )
-from tests.triggers.factories import default_config
 
 TEXT_ONLY = load_tracks(
     {"refinance": {"steps": [{"delay_days": 0, "channel": "sms", "template": "intro"}]}}
@@ -147,10 +148,10 @@ def _worker(url: str, twilio_url: str, sid: str, token: str, name: str) -> int:
     sender = twilio_sender_for(twilio_url, sid, token)
     handled = 0
     while True:
-        report = dispatch(
-            session_factory=factory, now=NOW, settings=settings, config=default_config(),
-            tracks=TEXT_ONLY, sms=sender, email=SandboxEmailSender(), worker_id=name,
-        )  # fmt: skip
+        options = dispatch_options(
+            settings, sender, SandboxEmailSender(), tracks=TEXT_ONLY, worker_id=name
+        )
+        report = dispatch(session_factory=factory, now=NOW, options=options)
         if report.handled == 0:
             return handled
         handled += report.handled

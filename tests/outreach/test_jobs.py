@@ -26,6 +26,7 @@ from core.rates.parsers import FeedError, Observation
 from tests.outreach import (
     NOW,
     approved_book,
+    dispatch_options,
     sandbox_settings,
     seed_due_texts,
     sessions,  # noqa: F401
@@ -52,11 +53,11 @@ class _Feed:
 
 
 def _tick(factory: sessionmaker[Session], url: str, feed: _Feed | None, now=NOW, sms=None):  # type: ignore[no-untyped-def]
-    return jobs.tick(
-        session_factory=factory, now=now, settings=sandbox_settings(url), config=default_config(),
-        tracks=shipped_tracks(), sms=sms or SandboxSmsSender(), email=SandboxEmailSender(),
-        feed=feed, worker_id="tick",
+    options = dispatch_options(
+        sandbox_settings(url), sms or SandboxSmsSender(), SandboxEmailSender(), worker_id="tick",
+        limit=100_000,
     )  # fmt: skip
+    return jobs.tick(session_factory=factory, now=now, options=options, feed=feed)
 
 
 def _evaluate(factory: sessionmaker[Session], now=NOW):  # type: ignore[no-untyped-def]
@@ -168,11 +169,11 @@ def test_a_stopping_worker_finishes_its_message_and_gives_the_rest_back(
 ) -> None:
     seed_due_texts(sessions, 5)
     stop = threading.Event()
-    report = dispatch(
-        session_factory=sessions, now=NOW, settings=sandbox_settings(database_url),
-        config=default_config(), tracks=shipped_tracks(), sms=_StopsAfterFirstSend(stop),
-        email=SandboxEmailSender(), worker_id="w", stop=stop,
+    options = dispatch_options(
+        sandbox_settings(database_url), _StopsAfterFirstSend(stop), SandboxEmailSender(),
+        worker_id="w", stop=stop,
     )  # fmt: skip
+    report = dispatch(session_factory=sessions, now=NOW, options=options)
 
     assert report.sent == 1
     with sessions() as session:
