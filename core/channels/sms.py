@@ -31,6 +31,9 @@ OPTED_OUT_CODE = 21610
 # 21265 'To' is a short code, 21407 number type does not support SMS,
 # 21614 'To' is not a valid mobile number (landline or unreachable).
 BAD_ADDRESS_CODES = frozenset({21211, 21217, 21265, 21407, 21614})
+# Answers that say the request was turned away before any message was queued: 429 too many
+# requests, 503 service unavailable. Every other 5xx is ambiguous and becomes UNKNOWN.
+RETRY_STATUSES = frozenset({429, 503})
 
 
 class _RedirectingHttpClient(TwilioHttpClient):
@@ -136,8 +139,16 @@ def _result_for_refusal(
         return SendResult(OPTED_OUT, error_code=error_code, detail=detail)
     if code in BAD_ADDRESS_CODES:
         return SendResult(BAD_ADDRESS, error_code=error_code, detail=detail)
-    if exc.status == 429 or exc.status >= 500:
+    if exc.status in RETRY_STATUSES:
         return SendResult(RETRY, error_code=error_code, detail=detail, retry_after=retry_after)
+    if exc.status >= 500:
+        # A 500/502/504 can come after Twilio queued the message (a gateway timing out behind
+        # it, a crash after the write): resending could text the borrower twice.
+        ambiguous = (
+            f"Twilio answered {exc.status}: the message may have been queued; not resent"
+            f" ({_message_of(exc)})"
+        )
+        return SendResult(UNKNOWN, error_code=error_code, detail=ambiguous)
     return SendResult(FAILED, error_code=error_code, detail=detail)
 
 

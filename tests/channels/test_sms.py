@@ -121,15 +121,44 @@ def test_throttling_is_retried_after_the_time_twilio_asks_for(fake_twilio: FakeT
     assert later.retry_after is None
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
-def test_twilio_server_errors_are_retried(fake_twilio: FakeTwilio, status: int) -> None:
-    fake_twilio.respond_next(Answer(status=status))
+def test_twilio_unavailable_is_retried_after_the_time_it_asks_for(fake_twilio: FakeTwilio) -> None:
+    fake_twilio.respond_next(Answer(status=503, code=20503, retry_after="30"))
+    fake_twilio.respond_next(Answer(status=503, code=20503))
+    sender = make_sender(fake_twilio)
+
+    asked = sender.send(to=BORROWER, body="hi")
+    default_backoff = sender.send(to=BORROWER, body="hi")
+
+    assert (asked.outcome, asked.retry_after, asked.error_code) == (RETRY, 30.0, "20503")
+    assert (default_backoff.outcome, default_backoff.retry_after) == (RETRY, None)
+    assert fake_twilio.messages == []
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [
+        (500, Answer(status=500, code=20500)),
+        (502, Answer(status=502, html="<html><h1>502 Bad Gateway</h1></html>")),
+        (504, Answer(status=504, html="<html><h1>504 Gateway Time-out</h1></html>")),
+        (504, Answer(status=504, code=20500, retry_after="5")),
+    ],
+    ids=["500-json", "502-gateway-page", "504-gateway-page", "504-json-with-retry-after"],
+)
+def test_an_ambiguous_twilio_error_is_unknown_and_not_resent(
+    fake_twilio: FakeTwilio, status: int, answer: Answer
+) -> None:
+    # Twilio (or the gateway in front of it) may have queued the text before failing to answer.
+    fake_twilio.respond_next(answer)
 
     result = make_sender(fake_twilio).send(to=BORROWER, body="hi")
 
-    assert result.outcome == RETRY
-    assert result.retry_after is None
-    assert fake_twilio.messages == []
+    assert result.outcome == UNKNOWN
+    assert result.detail is not None
+    assert result.detail.startswith(
+        f"Twilio answered {status}: the message may have been queued; not resent"
+    )
+    assert result.retry_after is None  # no Retry-After can make an ambiguous send safe to repeat
+    assert fake_twilio.requests_seen == 1
 
 
 def test_timeout_after_twilio_queued_the_message_is_unknown_and_not_resent(

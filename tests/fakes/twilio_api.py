@@ -33,6 +33,8 @@ ERROR_MESSAGES = {
     21610: "Attempt to send to unsubscribed recipient",
     21614: "'To' number is not a valid mobile number",
     21617: "The concatenated message body exceeds the 1600 character limit.",
+    20500: "Internal Server Error",
+    20503: "Service Unavailable",
 }
 
 
@@ -59,6 +61,8 @@ class Answer:
     delay: float = 0.0
     after_delay_still_record: bool = False
     times: int | None = None  # None: every time
+    # An HTML page instead of Twilio's JSON error, as a load balancer in front of Twilio sends.
+    html: str | None = None
 
     def body(self, to: str) -> dict[str, object]:
         """The JSON error body Twilio sends with this status and code."""
@@ -224,7 +228,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if answer.status != 201:
             headers = {"Retry-After": answer.retry_after} if answer.retry_after else {}
-            self._send_json(answer.status, answer.body(to), headers)
+            if answer.html is not None:
+                self._send(answer.status, answer.html.encode(), "text/html", headers)
+            else:
+                self._send_json(answer.status, answer.body(to), headers)
             return
         self._send_json(201, _message_json(self.fake._accept(form)))
 
@@ -235,10 +242,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(
         self, status: int, payload: dict[str, object], headers: dict[str, str] | None = None
     ) -> None:
-        body = json.dumps(payload).encode()
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send(
+        self, status: int, body: bytes, media_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", f"{media_type}; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)

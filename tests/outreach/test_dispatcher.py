@@ -263,7 +263,7 @@ def test_an_invalid_number_is_marked_bad_and_suppressed(
     assert len(fake_twilio.messages) == 0
 
 
-@pytest.mark.parametrize("status", [429, 500])
+@pytest.mark.parametrize("status", [429, 503])
 def test_throttling_and_outages_reschedule_with_backoff(
     status: int,
     database_url: str,
