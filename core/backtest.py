@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from core.batches.candidate import Candidate
 from core.book.importer import ImportRefused, import_file
 from core.book.models import Loan
 from core.config import Config
@@ -38,7 +39,7 @@ from core.models import Base
 from core.rates.models import MarketRate
 from core.rates.parsers import FeedError
 from core.rates.service import BUNDLED_HISTORY, Offer, load_history
-from core.triggers.base import Candidate, best_per_contact
+from core.triggers.base import best_per_contact
 from core.triggers.registry import TRIGGERS
 
 REFINANCE = "rate_drop"

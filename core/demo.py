@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.book.importer import import_file
 from core.config import Config
-from core.flows import approve_batch, evaluate
+from core.flows import approve_batch, evaluate, import_file
 from core.outreach.models import Message
 from core.rates.service import BUNDLED_HISTORY, current_offer, load_history, record_manual_rate
 from core.samplebook import demo_book_path

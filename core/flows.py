@@ -1,4 +1,4 @@
-"""The few functions that coordinate across domains: evaluate, approve, reject, expire."""
+"""The few functions that coordinate across domains: import, evaluate, approve, reject."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, partial
+from pathlib import Path
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.batches import service as batches
 from core.batches.models import APPROVED, Batch
+from core.book import importer
+from core.book.importer import ImportResult
+from core.bulk import any_of
 from core.config import Config
-from core.outreach.service import EnrollResult, enroll_batch
+from core.outreach.models import ACTIVE, Enrollment
+from core.outreach.service import EnrollResult, end_sequences, enroll_batch
 from core.rates.service import Offer, current_offer
 from core.tracks.config import Track
 from core.triggers.base import TriggerContext, people_left_alone
@@ -102,3 +109,40 @@ def approve_batch(
 def reject_batch(*, session: Session, batch_id: int, by: str, now: datetime) -> Batch:
     """Reject a pending batch; its members may qualify again later."""
     return batches.decide(session=session, batch_id=batch_id, approve=False, by=by, now=now)
+
+
+def import_book(
+    *, session: Session, now: datetime, actor: str = "cli", **kwargs: Any
+) -> ImportResult:
+    """Import an export from a stream (`core.book.importer.import_book`); a newly funded loan
+    ends that person's outreach at once: they already came back."""
+    result = importer.import_book(session=session, now=now, actor=actor, **kwargs)
+    _end_sequences_of_funded(session, result, now, actor)
+    return result
+
+
+def import_file(
+    *, session: Session, path: Path, now: datetime, actor: str = "cli", **kwargs: Any
+) -> ImportResult:
+    """Import the file at `path`, as `import_book` does."""
+    result = importer.import_file(session=session, path=path, now=now, actor=actor, **kwargs)
+    _end_sequences_of_funded(session, result, now, actor)
+    return result
+
+
+def _end_sequences_of_funded(
+    session: Session, result: ImportResult, now: datetime, actor: str
+) -> None:
+    if not result.newly_funded:
+        return
+    enrolled = session.scalars(
+        select(Enrollment.contact_id)
+        .where(
+            Enrollment.status == ACTIVE,
+            any_of(session, Enrollment.contact_id, result.newly_funded),
+        )
+        .distinct()
+    ).all()
+    for contact_id in sorted(enrolled):
+        end_sequences(session=session, contact_id=contact_id, reason="funded", now=now, actor=actor)
+        result.sequences_stopped += 1

@@ -16,6 +16,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import Any
 
 __all__ = [
     "ClosingCosts",
@@ -268,3 +269,36 @@ def apr(*, amount_financed: Decimal, payment: Decimal, months: int) -> Decimal:
     rate = _apr_monthly_rate(float(amount_financed), float(payment), months)
     # Unit period is one month: APR = 12 x the monthly rate.
     return Decimal(repr(rate * 1200)).quantize(_APR_PLACES, rounding=ROUND_HALF_UP)
+
+
+def snapshot_quote(snapshot: dict[str, Any]) -> RefinanceQuote | None:
+    """The exact quote behind a rate-drop snapshot (None for a snapshot without its inputs)."""
+    if any(snapshot.get(key) is None for key in _QUOTE_INPUTS):
+        return None
+    return refinance_quote(
+        principal=Decimal(snapshot["loan_amount"]),
+        note_rate=Decimal(snapshot["note_rate"]),
+        term_months=int(snapshot["term_months"]),
+        first_payment_date=date.fromisoformat(snapshot["first_payment_date"]),
+        new_rate=Decimal(snapshot["offer_rate"]),
+        on=date.fromisoformat(snapshot["closing_date"]),
+        new_term_months=int(snapshot["new_term_months"]),
+        costs=ClosingCosts(
+            flat=Decimal(snapshot["closing_costs_flat"]),
+            percent=Decimal(snapshot["closing_costs_percent"]),
+        ),
+    )
+
+
+# The inputs a rate-drop snapshot keeps so the borrower's figures can be recomputed exactly.
+_QUOTE_INPUTS = (
+    "loan_amount",
+    "note_rate",
+    "term_months",
+    "first_payment_date",
+    "offer_rate",
+    "closing_date",
+    "new_term_months",
+    "closing_costs_flat",
+    "closing_costs_percent",
+)

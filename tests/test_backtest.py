@@ -19,10 +19,10 @@ from core.backtest import (
     write_chart,
     write_firings_csv,
 )
+from core.batches.candidate import Candidate
 from core.config import load_config
 from core.rates.service import BUNDLED_HISTORY
 from core.samplebook import write_book_csv
-from core.triggers.base import Candidate
 from tests.book.helpers import book_row, csv_bytes
 
 NOW = datetime(2026, 9, 24, 15, 0, tzinfo=UTC)

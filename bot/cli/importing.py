@@ -14,8 +14,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from bot.cli.common import fail
 from bot.runtime import Runtime
-from core.book.importer import ImportRefused, ImportResult, import_file
+from core.book.importer import ImportRefused, ImportResult
 from core.db import refresh_statistics
+from core.flows import import_file
 
 PROGRESS_MIN_BYTES = 512 * 1024  # roughly a few thousand rows
 # After an import this big the planner's statistics are refreshed (a few seconds at 1 M rows).

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
+from core.batches.candidate import Candidate
 from core.batches.models import (
     APPROVED,
     EXPIRED,
@@ -19,7 +20,6 @@ from core.batches.models import (
 )
 from core.bulk import any_of, bulk_insert
 from core.rates.service import Offer
-from core.triggers.base import Candidate
 
 
 class BatchError(ValueError):

@@ -40,8 +40,6 @@ from core.book.pipeline import ParseJob, Rejection, parsed_chunks
 from core.book.rows import BookRow
 from core.bulk import allocate_ids, any_of, bulk_insert
 from core.consent.models import ConsentEvent
-from core.outreach.models import ACTIVE, Enrollment
-from core.outreach.service import end_sequences
 
 _UNDECODED = re.compile("[\udc80-\udcff]")
 csv.field_size_limit(1 << 20)
@@ -68,6 +66,8 @@ class ImportResult:
     format: str = ""
     dry_run: bool = False
     warning_details: dict[str, int] = field(default_factory=dict)
+    # People with a loan newly funded by this import (not in the JSON: flows end their outreach).
+    newly_funded: set[int] = field(default_factory=set)
 
     def warn(self, message: str) -> None:
         """Count a warning, grouping identical messages."""
@@ -509,27 +509,7 @@ class _BookImport:
             # Rows differ in which columns changed, so each is its own UPDATE.
             self.session.execute(update(Loan).where(Loan.id == change.pop("id")).values(**change))
         self.result.loans_updated += len(updates)
-        self.stop_sequences_of_funded(funded_now)
-
-    def stop_sequences_of_funded(self, contact_ids: set[int]) -> None:
-        """A newly funded loan ends the person's outreach at once: they already came back."""
-        if not contact_ids:
-            return
-        enrolled = self.session.scalars(
-            select(Enrollment.contact_id).where(
-                Enrollment.status == ACTIVE,
-                any_of(self.session, Enrollment.contact_id, contact_ids),
-            )
-        ).all()
-        for contact_id in enrolled:
-            self.result.sequences_stopped += 1
-            end_sequences(
-                session=self.session,
-                contact_id=contact_id,
-                reason="funded",
-                now=self.now,
-                actor=self.actor,
-            )
+        self.result.newly_funded |= funded_now  # flows end their sequences
 
 
 def import_book(

@@ -16,11 +16,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from core.book.models import Contact, Loan, LoanOfficer
-from core.loanmath import apr, estimated_ltv
+from core.loanmath import apr, estimated_ltv, snapshot_quote
 from core.settings import Settings, SettingsError
 from core.tokens import SAVINGS, UNSUBSCRIBE, sign
 from core.tracks.config import Step
-from core.triggers.rate_drop import snapshot_quote
 
 logger = logging.getLogger(__name__)
 

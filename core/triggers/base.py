@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,6 +21,7 @@ from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.batches.candidate import Candidate
 from core.book.models import FUNDED, OPTED_OUT, Contact, Loan
 from core.config import Config
 from core.consent.models import Suppression
@@ -123,19 +123,6 @@ class TriggerContext:
         columns = fetch_columns(self.session, query, names)
         keep = self.left_alone.keep(columns["contact_id"], columns[after], for_segment=for_segment)
         return {name: values[keep] for name, values in columns.items()}
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A person a trigger found, for one occasion, with why."""
-
-    contact_id: int
-    loan_id: int
-    occasion: str
-    snapshot: dict[str, Any]
-    offer_rate: Decimal | None = None
-    monthly_savings_cents: int | None = None
-    rank: Decimal = Decimal(0)  # higher is better when a person has several qualifying loans
 
 
 Rows = NDArray[np.intp]

@@ -25,7 +25,7 @@ from sqlalchemy import and_, case, exists, func, not_, or_
 
 from core.batches.models import BatchMember
 from core.book.models import FUNDED, Loan
-from core.loanmath import ClosingCosts, RefinanceQuote, refinance_quote
+from core.loanmath import RefinanceQuote, snapshot_quote
 from core.loanmath_fast import RefinanceEstimates, payments_made_on, refinance_estimates
 from core.rates.service import Offer
 from core.triggers.base import (
@@ -77,38 +77,6 @@ def _money(dollars: float) -> str:
 
 def _rate(units: int) -> str:
     return str(Decimal(int(units)).scaleb(-5))
-
-
-def snapshot_quote(snapshot: dict[str, Any]) -> RefinanceQuote | None:
-    """The exact quote behind a rate-drop snapshot (None for a snapshot without its inputs)."""
-    if any(snapshot.get(key) is None for key in _QUOTE_INPUTS):
-        return None
-    return refinance_quote(
-        principal=Decimal(snapshot["loan_amount"]),
-        note_rate=Decimal(snapshot["note_rate"]),
-        term_months=int(snapshot["term_months"]),
-        first_payment_date=date.fromisoformat(snapshot["first_payment_date"]),
-        new_rate=Decimal(snapshot["offer_rate"]),
-        on=date.fromisoformat(snapshot["closing_date"]),
-        new_term_months=int(snapshot["new_term_months"]),
-        costs=ClosingCosts(
-            flat=Decimal(snapshot["closing_costs_flat"]),
-            percent=Decimal(snapshot["closing_costs_percent"]),
-        ),
-    )
-
-
-_QUOTE_INPUTS = (
-    "loan_amount",
-    "note_rate",
-    "term_months",
-    "first_payment_date",
-    "offer_rate",
-    "closing_date",
-    "new_term_months",
-    "closing_costs_flat",
-    "closing_costs_percent",
-)
 
 
 @dataclass(frozen=True)

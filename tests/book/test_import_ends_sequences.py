@@ -7,12 +7,12 @@ import io
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.batches.candidate import Candidate
 from core.batches.service import create_batch
-from core.book.importer import import_book
+from core.flows import import_book
 from core.outreach.models import Enrollment, Message
 from core.outreach.service import enroll_batch
 from core.tracks.config import load_tracks
-from core.triggers.base import Candidate
 from tests.book.helpers import NOW, book_row, csv_bytes
 from tests.triggers.factories import make_contact, make_loan
 

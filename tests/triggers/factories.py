@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.batches.candidate import Candidate
 from core.batches.models import BatchMember
 from core.batches.service import create_batch
 from core.book.models import FUNDED, Contact, Loan, LoanOfficer
@@ -21,7 +22,7 @@ from core.flows import trigger_context
 from core.outreach.models import ACTIVE, Enrollment
 from core.rates.service import record_manual_rate
 from core.tracks.config import Track, load_tracks
-from core.triggers.base import Candidate, add_years
+from core.triggers.base import add_years
 from core.triggers.registry import TRIGGERS
 
 # The segment names, as SPEC §4 writes them (the contract, not the registry's own list).

@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 
 from core.config import load_config
 from core.flows import approve_batch, evaluate
-from core.loanmath import RefinanceQuote, payments_made, refinance_quote
+from core.loanmath import RefinanceQuote, payments_made, refinance_quote, snapshot_quote
 from core.outreach.context import math_strings
 from core.outreach.models import COMPLETED, Enrollment
-from core.triggers.rate_drop import snapshot_quote
 from tests.triggers.factories import (
     CLOSING,
     NOW,
