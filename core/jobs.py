@@ -2,7 +2,8 @@
 
 `winback tick` runs them all once, in order; the worker schedules them. On PostgreSQL the
 singleton jobs (fetch rates, evaluate, expire batches) run under a transaction-scoped advisory
-lock, so however many workers run, only one does that work at a time; the others skip it.
+lock, so however many workers run, only one does that work at a time; the others skip it. The
+lock is keyed by database and schema (core.locks), so other installs on the server never block it.
 Dispatch needs no such lock: claiming with SKIP LOCKED lets workers share the queue.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.audit.models import AuditEvent
@@ -21,6 +22,7 @@ from core.audit.service import record
 from core.batches.service import expire_pending
 from core.config import Config
 from core.flows import evaluate
+from core.locks import only_one_worker
 from core.outreach.claims import recover_in_flight
 from core.outreach.dispatcher import DispatchOptions, dispatch
 from core.rates.feeds import RateFeed
@@ -33,17 +35,10 @@ logger = logging.getLogger(__name__)
 SessionFactory = Callable[[], Session]
 EVALUATED = "evaluation.ran"
 EVALUATE_EVERY = timedelta(days=1)
-# Advisory lock keys (any constants unique to Winback's jobs).
-LOCK_FETCH = 0x57_42_01
-LOCK_EVALUATE = 0x57_42_02
-LOCK_EXPIRE = 0x57_42_03
-
-
-def _only_one_worker(session: Session, key: int) -> bool:
-    """Take the job's lock for this transaction (PostgreSQL); False when another worker has it."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: a single worker is the documented limit
-    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
+# The singleton jobs' lock names; core.locks turns each into a key for this database and schema.
+LOCK_FETCH = "fetch_rates"
+LOCK_EVALUATE = "evaluate"
+LOCK_EXPIRE = "expire_batches"
 
 
 def fetch_rates_job(
@@ -51,7 +46,7 @@ def fetch_rates_job(
 ) -> dict[str, Any]:
     """Fetch today's market rates; a feed failure is reported, never raised."""
     with session_factory() as session, session.begin():
-        if not _only_one_worker(session, LOCK_FETCH):
+        if not only_one_worker(session, LOCK_FETCH):
             return {"skipped": "another worker is fetching"}
         try:
             result = fetch_and_record(session=session, feed=feed, now=now)
@@ -86,7 +81,7 @@ def evaluate_job(
 ) -> dict[str, Any]:
     """Evaluate every trigger when a new observation moved the rate or a day passed."""
     with session_factory() as session, session.begin():
-        if not _only_one_worker(session, LOCK_EVALUATE):
+        if not only_one_worker(session, LOCK_EVALUATE):
             return {"skipped": "another worker is evaluating"}
         expired = expire_pending(session=session, now=now)
         why = _why_evaluate(session, now)
@@ -112,7 +107,7 @@ def evaluate_job(
 def expire_batches_job(*, session_factory: SessionFactory, now: datetime) -> dict[str, Any]:
     """Expire pending batches whose approval window ran out."""
     with session_factory() as session, session.begin():
-        if not _only_one_worker(session, LOCK_EXPIRE):
+        if not only_one_worker(session, LOCK_EXPIRE):
             return {"skipped": "another worker is expiring"}
         expired = expire_pending(session=session, now=now)
     return {"expired": [batch.id for batch in expired]}

@@ -138,6 +138,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     database.drop()
 
 
+@pytest.fixture
+def other_install_url(tmp_path: Path) -> Iterator[str]:
+    """A second PostgreSQL schema with Winback's tables: another install on the same server."""
+    database = _Database("postgresql", tmp_path, migrate=False)
+    yield database.url
+    database.drop()
+
+
 @pytest.fixture(scope="session")
 def loopback() -> Iterator[HTTPServer]:
     """One loopback HTTP server on 127.0.0.1 (port 0), shared by the feed tests."""

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import jobs
@@ -20,6 +20,7 @@ from core.channels.base import SendResult
 from core.channels.email import SandboxEmailSender
 from core.channels.sms import SandboxSmsSender
 from core.flows import approve_batch
+from core.locks import only_one_worker
 from core.outreach import models as outbox
 from core.outreach.dispatcher import dispatch
 from core.rates.parsers import FeedError, Observation
@@ -30,6 +31,7 @@ from tests.outreach import (
     sandbox_settings,
     seed_due_texts,
     sessions,  # noqa: F401
+    sessions_for,
 )
 from tests.triggers.factories import default_config, make_contact, make_loan, shipped_tracks
 
@@ -185,13 +187,53 @@ def test_a_stopping_worker_finishes_its_message_and_gives_the_rest_back(
 def test_only_one_worker_evaluates_at_a_time(
     database_url: str, sessions: sessionmaker[Session]
 ) -> None:
-    engine = sessions.kw["bind"]
-    with engine.connect() as other_worker:
-        other_worker.execute(text("SELECT pg_advisory_lock(:key)"), {"key": jobs.LOCK_EVALUATE})
+    with sessions() as other_worker, other_worker.begin():
+        assert only_one_worker(other_worker, jobs.LOCK_EVALUATE)  # mid-evaluation
         busy = _evaluate(sessions)
-        other_worker.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": jobs.LOCK_EVALUATE})
-        other_worker.commit()
     free = _evaluate(sessions)
 
     assert busy == {"skipped": "another worker is evaluating"}
     assert free["evaluated"] is True
+
+
+class _SlowFeed(_Feed):
+    """A feed that answers only when released: its worker holds the fetch lock meanwhile."""
+
+    def __init__(self, rates: dict[str, str]) -> None:
+        super().__init__(rates)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def fetch(self, *, since: date | None = None) -> list[Observation]:
+        self.entered.set()
+        self.release.wait(timeout=10)
+        return super().fetch(since=since)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_another_install_on_the_same_server_never_makes_this_one_skip(
+    database_url: str, sessions: sessionmaker[Session], other_install_url: str
+) -> None:
+    other_install = sessions_for(other_install_url)
+    slow = _SlowFeed({"30y": "6.1"})
+    theirs: dict[str, object] = {}
+    their_worker = threading.Thread(
+        target=lambda: theirs.update(
+            jobs.fetch_rates_job(session_factory=other_install, now=NOW, feed=slow)
+        )
+    )
+    their_worker.start()
+    try:
+        assert slow.entered.wait(timeout=10)  # their worker is mid-fetch, holding their lock
+        their_second_worker = jobs.fetch_rates_job(
+            session_factory=other_install, now=NOW, feed=_Feed({"30y": "6.2"})
+        )
+        ours = jobs.fetch_rates_job(session_factory=sessions, now=NOW, feed=_Feed({"30y": "6.0"}))
+    finally:
+        slow.release.set()
+        their_worker.join(timeout=10)
+        other_install.kw["bind"].dispose()
+
+    assert their_second_worker == {"skipped": "another worker is fetching"}
+    assert ours == {"inserted": 1, "updated": 0}
+    assert theirs == {"inserted": 1, "updated": 0}
