@@ -106,15 +106,35 @@ class Outcomes:
 
     # --- the guarded write ----------------------------------------------------------------------
     def _write(
-        self, session: Session, message: Message, values: dict[str, Any], after_call: bool = False
+        self,
+        session: Session,
+        message: Message,
+        values: dict[str, Any],
+        *,
+        action: str | None,
+        after_call: bool = False,
+        completes: Enrollment | None = None,
+        **details: Any,
     ) -> bool:
+        """The outcome, its audit event (`action`, unless None) and the enrollment's completion
+        when this was its track's last touch, written together only if the claim is ours."""
         values = {**self.rendering.pop(message.id, {}), **values, "updated_at": self.now}
+        reason = details.pop("reason", None)
+        audit = None
+        if action is not None:
+            audit = {
+                "at": self.now, "actor": "dispatcher", "action": action,
+                "subject_type": "message", "subject_id": str(message.id), "reason": reason,
+                "details": {"channel": message.channel, "step": message.step, **details},
+            }  # fmt: skip
         if settle(
             session=session,
             message=message,
             worker_id=self.worker_id,
             values=values,
             after_call=after_call,
+            audit=audit,
+            completes=self._completes(message, completes),
         ):
             return True
         session.rollback()
@@ -123,26 +143,18 @@ class Outcomes:
         logger.warning("message %d: claim lost before its outcome, left alone", message.id)
         return False
 
-    def _audit(self, session: Session, message: Message, action: str, **details: Any) -> None:
-        reason = details.pop("reason", None)
-        record(
-            session=session,
-            at=self.now,
-            actor="dispatcher",
-            action=action,
-            subject_type="message",
-            subject_id=message.id,
-            reason=reason,
-            details={"channel": message.channel, "step": message.step, **details},
-        )
+    def _completes(self, message: Message, enrollment: Enrollment | None) -> int | None:
+        if enrollment is None:
+            return None
+        track = self.tracks.get(enrollment.track)
+        return enrollment.id if track is not None and message.step >= len(track.steps) else None
 
     # --- outcomes without a provider call -------------------------------------------------------
     def cancel(self, session: Session, message: Message, reason: str) -> None:
         """The sequence ended before this touch: cancelled, no provider call made."""
         values = {"status": outbox.CANCELLED, "rule": reason[:60], "attempts": message.attempts - 1}
-        if self._write(session, message, values):
+        if self._write(session, message, values, action="message.cancelled", reason=reason):
             self.report.cancelled += 1
-            self._audit(session, message, "message.cancelled", reason=reason)
 
     def render_failed(self, session: Session, message: Message, problem: str) -> None:
         """The template could not be rendered for this person: nothing is sent."""
@@ -152,10 +164,11 @@ class Outcomes:
             "attempts": message.attempts - 1,
             "details": {"error": problem},
         }
-        if self._write(session, message, values):
+        if self._write(
+            session, message, values, action="message.render_failed", reason=problem[:500]
+        ):
             self.report.render_failed += 1
             logger.warning("message %d not rendered: %s", message.id, problem)
-            self._audit(session, message, "message.render_failed", reason=problem[:500])
 
     def hold(self, session: Session, message: Message, verdict: Verdict) -> None:
         """Back to the queue until the rule lets it go (or, open-ended, until re-checked)."""
@@ -169,43 +182,27 @@ class Outcomes:
             "attempts": message.attempts - 1,
             "due_at": until,
         }
-        if not self._write(session, message, values):
-            return
-        self.report.count(self.report.held, rule)
-        if not unchanged:
-            told = verdict.until.isoformat() if verdict.until else None
-            self._audit(
-                session, message, "message.held", reason=rule, until=told,
-                recheck_at=None if verdict.until else until.isoformat(),
-            )  # fmt: skip
+        told = verdict.until.isoformat() if verdict.until else None
+        recheck = None if verdict.until else until.isoformat()
+        action = None if unchanged else "message.held"
+        if self._write(
+            session, message, values, action=action, reason=rule, until=told, recheck_at=recheck
+        ):
+            self.report.count(self.report.held, rule)
 
     def suppress(self, session: Session, message: Message, rule: str) -> None:
         """A rule forbids this touch for good."""
-        if self._write(session, message, {"status": outbox.SUPPRESSED, "rule": rule}):
-            self._suppressed(session, message, rule)
-
-    def _suppressed(self, session: Session, message: Message, rule: str) -> None:
-        self.report.count(self.report.suppressed, rule)
-        self._audit(session, message, "message.suppressed", reason=rule)
+        values = {"status": outbox.SUPPRESSED, "rule": rule}
+        if self._write(session, message, values, action="message.suppressed", reason=rule):
+            self.report.count(self.report.suppressed, rule)
 
     def open_task(self, session: Session, message: Message, enrollment: Enrollment) -> None:
         """A call task: handed to the loan officer, visible in the outbox."""
         values = {"status": outbox.TASK_OPEN, "rule": None, "attempts": message.attempts - 1}
-        if self._write(session, message, values):
+        if self._write(
+            session, message, values, action="message.task_opened", completes=enrollment
+        ):
             self.report.tasks += 1
-            self._audit(session, message, "message.task_opened")
-            self._complete_if_last(session, message, enrollment)
-
-    def _complete_if_last(self, session: Session, message: Message, enrollment: Enrollment) -> None:
-        track = self.tracks.get(enrollment.track)
-        if track is None or message.step < len(track.steps):
-            return
-        table = Enrollment.__table__
-        session.execute(
-            table.update()
-            .where(table.c.id == enrollment.id, table.c.status == outbox.ACTIVE)
-            .values(status=outbox.COMPLETED, ended_at=self.now)
-        )
 
     # --- what the provider said ----------------------------------------------------------------
     def provider_answered(
@@ -230,65 +227,60 @@ class Outcomes:
         if result.detail:
             values["details"] = {"provider": result.detail[:500]}
         audit = {"to": to, "provider_id": values["provider_id"], "error_code": result.error_code}
-        if result.outcome == SENT:
-            values |= {"status": outbox.SANDBOX if sandbox else outbox.SENT, "rule": None}
-        elif result.outcome == UNKNOWN_OUTCOME:
-            values |= {"status": outbox.UNKNOWN, "rule": "answer_lost"}
-        elif result.outcome == RETRY:
-            values |= self._retry_values(message, result)
-        elif result.outcome in (OPTED_OUT, BAD_ADDRESS):
-            rule = "opted_out" if result.outcome == OPTED_OUT else _bad_rule(message)
-            values |= {"status": outbox.SUPPRESSED, "rule": rule}
-        else:
-            values |= {"status": outbox.FAILED, "rule": "provider_refused"}
-        if not self._write(session, message, values, after_call=True):
+        status, rule, action, reason = self._outcome(message, result, sandbox)
+        values |= {"status": status, "rule": rule}
+        if status == outbox.SCHEDULED:
+            values["due_at"] = self.now + self._backoff(message, result)
+            audit["until"] = values["due_at"].isoformat()
+        elif action == "message.sent":
+            audit["sandbox"] = sandbox
+        last = None if status == outbox.SCHEDULED else enrollment
+        if not self._write(
+            session, message, values, action=action, after_call=True, completes=last,
+            reason=reason, **audit,
+        ):  # fmt: skip
             return
-        self._account(session, message, contact, enrollment, result, audit, recent)
-
-    def _account(
-        self,
-        session: Session,
-        message: Message,
-        contact: Contact,
-        enrollment: Enrollment,
-        result: SendResult,
-        audit: dict[str, Any],
-        recent: RecentSends,
-    ) -> None:
-        """Count, audit and follow up the outcome just written."""
-        status = message.status
         if status in (outbox.SENT, outbox.SANDBOX, outbox.UNKNOWN):
             recent.record(self.now)  # the next message to this person in this pass sees it
-        if status in (outbox.SENT, outbox.SANDBOX):
-            self.report.sent += 1
-            sandbox = status == outbox.SANDBOX
-            self._audit(session, message, "message.sent", sandbox=sandbox, **audit)
-        elif status == outbox.UNKNOWN:
-            self.report.unknown += 1
-            self._audit(session, message, "message.unknown", reason="answer_lost", **audit)
-        elif status == outbox.SCHEDULED:
-            self.report.retrying += 1
-            until = message.due_at.isoformat()
-            self._audit(
-                session, message, "message.retry", reason=result.detail, until=until, **audit
-            )
-            return
-        elif status == outbox.SUPPRESSED:
+        self._count(status, rule)
+        if status == outbox.SUPPRESSED:
             self._provider_suppressed(session, message, contact, result)
-            self._suppressed(session, message, message.rule or "suppressed")
-        else:
-            self.report.failed += 1
-            reason = message.rule if message.rule == "retries_exhausted" else result.detail
-            self._audit(session, message, "message.failed", reason=reason, **audit)
-        self._complete_if_last(session, message, enrollment)
 
-    def _retry_values(self, message: Message, result: SendResult) -> dict[str, Any]:
-        if message.attempts >= MAX_ATTEMPTS:
-            return {"status": outbox.FAILED, "rule": "retries_exhausted"}
+    def _outcome(
+        self, message: Message, result: SendResult, sandbox: bool
+    ) -> tuple[str, str | None, str, str | None]:
+        """(status, rule, audit action, audit reason) for a provider's answer."""
+        if result.outcome == SENT:
+            return (outbox.SANDBOX if sandbox else outbox.SENT), None, "message.sent", None
+        if result.outcome == UNKNOWN_OUTCOME:
+            return outbox.UNKNOWN, "answer_lost", "message.unknown", "answer_lost"
+        if result.outcome == RETRY:
+            if message.attempts >= MAX_ATTEMPTS:
+                return outbox.FAILED, "retries_exhausted", "message.failed", "retries_exhausted"
+            return outbox.SCHEDULED, "provider_retry", "message.retry", result.detail
+        if result.outcome in (OPTED_OUT, BAD_ADDRESS):
+            rule = "opted_out" if result.outcome == OPTED_OUT else _bad_rule(message)
+            return outbox.SUPPRESSED, rule, "message.suppressed", rule
+        return outbox.FAILED, "provider_refused", "message.failed", result.detail
+
+    def _backoff(self, message: Message, result: SendResult) -> timedelta:
         backoff = timedelta(minutes=2**message.attempts)
         if result.retry_after:
             backoff = max(backoff, timedelta(seconds=result.retry_after))
-        return {"status": outbox.SCHEDULED, "rule": "provider_retry", "due_at": self.now + backoff}
+        return backoff
+
+    def _count(self, status: str, rule: str | None) -> None:
+        report = self.report
+        if status in (outbox.SENT, outbox.SANDBOX):
+            report.sent += 1
+        elif status == outbox.UNKNOWN:
+            report.unknown += 1
+        elif status == outbox.SCHEDULED:
+            report.retrying += 1
+        elif status == outbox.SUPPRESSED:
+            report.count(report.suppressed, rule or "suppressed")
+        else:
+            report.failed += 1
 
     def _provider_suppressed(
         self, session: Session, message: Message, contact: Contact, result: SendResult
