@@ -66,3 +66,21 @@ def print_json(payload: dict[str, Any]) -> None:
     """Exactly one JSON object on stdout."""
     sys.stdout.write(json.dumps(payload, default=str, sort_keys=False) + "\n")
     sys.stdout.flush()
+
+
+def rate_text(value: object) -> str:
+    """A rate as people read it: '8.25 %', '6.125 %', '6.00 %' (at least two decimals)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    text = f"{number.normalize():f}"
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.ljust(2, '0')} %"
+
+
+def money_text(value: object) -> str:
+    """Whole dollars: '$350,000'."""
+    return f"${float(str(value)):,.0f}"

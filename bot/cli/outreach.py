@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
+from bot.cli.common import (
+    JsonOption,
+    NowOption,
+    app,
+    fail,
+    money_text,
+    print_json,
+    rate_text,
+    runtime,
+)
 from bot.runtime import mask_logs
 from core.outreach.optout import OptOutError, record_opt_out, whois
 from core.outreach.switches import pause, resume
@@ -132,19 +141,38 @@ def whois_command(target: Target, as_json: JsonOption = False) -> None:
     if not found:
         typer.echo("nobody in the book has that phone or email")
     for person in found:
-        consent = person["consent"]
-        typer.echo(
-            f"#{person['id']} {person['name']} {person['phone'] or '-'} {person['email'] or '-'}"
-            f" | SMS {consent['sms']['state']}, email {consent['email']['state']}"
-            f" | phone {person['phone_status']} | LO {person['loan_officer'] or '-'}"
+        for line in _whois_lines(person):
+            typer.echo(line)
+
+
+def _whois_lines(person: dict[str, Any]) -> list[str]:
+    """One person as staff read them: who, each channel they can be reached on, their loans,
+    tracks and messages; a channel they have no address for is not shown."""
+    consent = person["consent"]
+    lines = [f"#{person['id']} {person['name']} · LO {person['loan_officer'] or 'none'}"]
+    if person["phone"]:
+        lines.append(
+            f"  phone {person['phone']} ({person['phone_status']}) · "
+            f"SMS consent {consent['sms']['state']}"
         )
-        for loan in person["loans"]:
-            typer.echo(f"  loan {loan['loan_number']}: {loan['status']} {loan['note_rate'] or ''}")
-        for enrollment in person["enrollments"]:
-            typer.echo(f"  track {enrollment['track']}: {enrollment['status']}")
-        for message in person["messages"]:
-            rule = f" ({message['rule']})" if message["rule"] else ""
-            typer.echo(f"  step {message['step']} {message['channel']}: {message['status']}{rule}")
+    if person["email"]:
+        lines.append(f"  email {person['email']} · email consent {consent['email']['state']}")
+    if person["suppressed"]:
+        lines.append(f"  on the suppression list: {', '.join(person['suppressed'])}")
+    for loan in person["loans"]:
+        facts = [loan["status"]]
+        if loan["note_rate"] is not None:
+            facts.append(rate_text(loan["note_rate"]))
+        if loan["amount"] is not None:
+            facts.append(money_text(loan["amount"]))
+        lines.append(f"  loan {loan['loan_number']}: {', '.join(facts)}")
+    for enrollment in person["enrollments"]:
+        stopped = f" ({enrollment['stop_reason']})" if enrollment["stop_reason"] else ""
+        lines.append(f"  track {enrollment['track']}: {enrollment['status']}{stopped}")
+    for message in person["messages"]:
+        rule = f" ({message['rule']})" if message["rule"] else ""
+        lines.append(f"  step {message['step']} {message['channel']}: {message['status']}{rule}")
+    return lines
 
 
 @app.command("pause")

@@ -62,8 +62,22 @@ def test_whois_text_output_names_the_consent_state(
     result = winback("whois", email.upper())
 
     assert result.exit_code == 0
-    assert "SMS granted, email granted" in result.stdout
+    assert "SMS consent granted" in result.stdout
+    assert "email consent granted" in result.stdout
     assert "step 1 sms: scheduled" in result.stdout
+    assert ": funded, 7.00 %, $400,000" in result.stdout  # as people read it, not "7.000"
+
+
+def test_whois_shows_no_phone_line_for_someone_without_a_phone(
+    winback: Any, sessions: sessionmaker[Session]
+) -> None:
+    book = approved_book(sessions, [{"phone": None, "sms_consent": "unknown"}])
+    email = book.contact(book.contacts[0]).email or ""
+
+    lines = winback("whois", email).stdout.splitlines()
+
+    assert not any(line.strip().startswith("phone") for line in lines)
+    assert any(line.strip().startswith(f"email {email}") for line in lines)
 
 
 def test_optout_of_something_that_is_not_an_address_fails_with_one_line(winback: Any) -> None:
