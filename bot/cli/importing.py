@@ -94,15 +94,26 @@ def _discard(rejects_file: TextIO | None, tmp: str | None) -> None:
             os.unlink(tmp)
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def _summary(console: Console, result: ImportResult, rejects: str | None) -> None:
     verb = "would import" if result.dry_run else "imported"
-    typer.echo(
-        f"{verb} {result.rows} rows ({result.format}): "
-        f"{result.contacts_created} people created, {result.contacts_updated} updated, "
-        f"{result.loans_created} loans created, {result.loans_updated} updated, "
-        f"{result.duplicates_merged} duplicate rows merged, {result.los_created} loan officers "
-        f"created, {result.rejected} rejected, {result.warnings} warnings"
-    )
+    people = f"{_count(result.contacts_created, 'person', 'people')} new"
+    loans = f"{_count(result.loans_created, 'loan')} new"
+    changed = result.contacts_updated + result.loans_updated
+    parts = [
+        f"{people}, {result.contacts_updated:,} changed",
+        f"{loans}, {result.loans_updated:,} changed",
+    ]
+    if result.contacts_created + result.loans_created + changed == 0:
+        parts = ["0 changed: the book already holds every row"]
+    if result.los_created:
+        parts.append(f"{_count(result.los_created, 'loan officer')} added")
+    parts.append(f"{result.rejected:,} rejected")
+    parts.append(_count(result.warnings, "warning"))
+    typer.echo(f"{verb} {_count(result.rows, 'row')} ({result.format}): {'; '.join(parts)}")
     for message, count in list(result.warning_details.items())[:20]:
         console.print(f"  warning ({count}x): {message}", markup=False, highlight=False)
     if result.rejected:
