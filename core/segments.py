@@ -77,11 +77,13 @@ class _Owners:
 
 
 def counts_by_lo(session: Session, found: dict[str, Found]) -> dict[str, dict[str, int]]:
-    """People per segment per loan officer (by email; `unassigned` for people without one)."""
+    """People per segment per loan officer, every one of them (by email; `unassigned` for
+    people without one)."""
     officers = dict(session.execute(select(LoanOfficer.id, LoanOfficer.email)).all())
     people_of = {segment: np.unique(people.contact_id) for segment, people in found.items()}
     owners = _Owners.of(session, np.concatenate([np.zeros(0, np.int64), *people_of.values()]))
-    breakdown: dict[str, dict[str, int]] = {}
+    # Every loan officer is listed, the ones with nobody in any segment too.
+    breakdown = {email: {name: 0 for name in found} for email in officers.values()}
     for segment, people in people_of.items():
         officer_ids, counts = np.unique(owners.officer_of(people), return_counts=True)
         for officer_id, count in zip(officer_ids.tolist(), counts.tolist(), strict=True):

@@ -1,14 +1,15 @@
-"""Book commands: `winback lo add`, `winback import`."""
+"""Book commands: `winback lo add`, `winback lo list`, `winback import`."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
-from core.book.service import BookError, upsert_loan_officer
+from bot.cli.common import JsonOption, NowOption, app, fail, print_json, print_table, runtime
+from core.book.service import BookError, list_loan_officers, upsert_loan_officer
 from core.db import transaction
 
 lo_app = typer.Typer(help="Loan officers.", no_args_is_help=True)
@@ -65,6 +66,26 @@ def lo_add(
     else:
         verb = "added" if created else "updated"
         typer.echo(f"{verb} loan officer {result['name']} <{result['email']}> (id {result['id']})")
+
+
+@lo_app.command("list")
+def lo_list(as_json: JsonOption = False) -> None:
+    """Every loan officer: NMLS ID, where warm replies go, and their share of the book."""
+    rt = runtime()
+    with rt.sessions() as session:
+        officers = list_loan_officers(session=session)
+    if as_json:
+        print_json({"loan_officers": [asdict(officer) for officer in officers]})
+        return
+    if not officers:
+        typer.echo("no loan officers yet: `winback lo add --email E --name N`, or import a book")
+        return
+    rows = [
+        (o.name, o.email, o.nmls_id or "-", o.slack_channel_id or o.slack_user_id or "-",
+         f"{o.people:,}", f"{o.loans:,}")
+        for o in officers
+    ]  # fmt: skip
+    print_table(("name", "email", "NMLS", "Slack", "people", "loans"), rows, right=(4, 5))
 
 
 @app.command("import")

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli.common import JsonOption, NowOption, app, fail, print_json, runtime
+from bot.cli.common import JsonOption, NowOption, app, fail, print_json, print_table, runtime
 from core.batches.models import Batch
 from core.batches.service import BatchError, list_batches
+from core.book.service import list_loan_officers
 from core.flows import approve_batch, evaluate, reject_batch
 from core.segments import counts_by_lo, counts_of, find_segments
 
@@ -45,12 +46,16 @@ def segments_command(
     if as_json:
         print_json({"segments": counts, **({"by_lo": breakdown} if breakdown else {})})
         return
-    for name, count in counts.items():
-        typer.echo(f"{name:<16} {count:>8}")
-    for officer, per_segment in (breakdown or {}).items():
-        typer.echo(f"\n{officer}")
-        for name, count in per_segment.items():
-            typer.echo(f"  {name:<14} {count:>8}")
+    if breakdown is None:
+        print_table(("segment", "people"), [(n, f"{c:,}") for n, c in counts.items()], right=(1,))
+        return
+    with rt.sessions() as session:
+        names = {o.email: o.name for o in list_loan_officers(session=session)}
+    names["unassigned"] = "(no loan officer)"
+    officers = sorted(breakdown, key=lambda email: (email == "unassigned", names[email].lower()))
+    rows = [("everyone", *(f"{n:,}" for n in counts.values()))]
+    rows += [(names[e], *(f"{n:,}" for n in breakdown[e].values())) for e in officers]
+    print_table(("loan officer", *counts), rows, right=range(1, len(counts) + 1))
 
 
 @app.command("evaluate")

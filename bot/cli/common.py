@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any, NoReturn
 
 import click
@@ -84,3 +85,21 @@ def rate_text(value: object) -> str:
 def money_text(value: object) -> str:
     """Whole dollars: '$350,000'."""
     return f"${float(str(value)):,.0f}"
+
+
+def print_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()
+) -> None:
+    """Rows as aligned columns under a header (numbers right-aligned by column index)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            str(cell).rjust(width) if i in right else str(cell).ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
+
+    typer.echo(line(header))
+    for row in rows:
+        typer.echo(line(row))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
-from core.book.models import LoanOfficer
+from core.book.models import Contact, Loan, LoanOfficer
 
 
 class BookError(ValueError):
@@ -72,3 +73,44 @@ def upsert_loan_officer(
             details=changes,
         )
     return officer, created
+
+
+@dataclass(frozen=True)
+class OfficerSummary:
+    """A loan officer with how many people and loans of the book are theirs."""
+
+    id: int
+    name: str
+    email: str
+    nmls_id: str | None
+    slack_user_id: str | None
+    slack_channel_id: str | None
+    people: int
+    loans: int
+
+
+def list_loan_officers(*, session: Session) -> list[OfficerSummary]:
+    """Every loan officer by name, with their share of the book (people and loans)."""
+    people = (
+        select(Contact.lo_id, func.count().label("n")).group_by(Contact.lo_id).subquery("people")
+    )
+    loans = select(Loan.lo_id, func.count().label("n")).group_by(Loan.lo_id).subquery("loans")
+    rows = session.execute(
+        select(LoanOfficer, func.coalesce(people.c.n, 0), func.coalesce(loans.c.n, 0))
+        .outerjoin(people, people.c.lo_id == LoanOfficer.id)
+        .outerjoin(loans, loans.c.lo_id == LoanOfficer.id)
+        .order_by(func.lower(LoanOfficer.name), LoanOfficer.id)
+    )
+    return [
+        OfficerSummary(
+            id=officer.id,
+            name=officer.name,
+            email=officer.email,
+            nmls_id=officer.nmls_id,
+            slack_user_id=officer.slack_user_id,
+            slack_channel_id=officer.slack_channel_id,
+            people=int(n_people),
+            loans=int(n_loans),
+        )
+        for officer, n_people, n_loans in rows
+    ]

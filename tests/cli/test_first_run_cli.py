@@ -91,3 +91,31 @@ def test_import_summaries_count_people_and_changes_in_plain_words(
         "imported 2 rows (generic): 0 changed: the book already holds every row; 0 rejected"
     )
     assert "duplicate" not in again.stdout
+
+
+def test_lo_list_and_segments_by_lo_name_every_loan_officer_aligned(
+    winback: Any, tmp_path: Path
+) -> None:
+    book = tmp_path / "book.csv"
+    rows = [book_row(lo_email="maria@broker.com", lo_name="Maria Lopez"),
+            book_row(loan_number="L2", email="sam@example.com", phone="(415) 555-0123",
+                     first_name="Sam", lo_email="maria@broker.com")]  # fmt: skip
+    book.write_bytes(csv_bytes(rows))
+    assert winback("import", str(book)).exit_code == 0
+    added = winback("lo", "add", "--email", "zed@broker.com", "--name", "Zed Idle", "--nmls", "42")
+    assert added.exit_code == 0
+
+    listed = winback("lo", "list").stdout.splitlines()
+    as_json = winback.json("lo", "list")["loan_officers"]
+    by_lo = winback("segments", "--by-lo", "--now", "2026-09-24T18:00:00+00:00").stdout
+
+    assert listed[0].split() == ["name", "email", "NMLS", "Slack", "people", "loans"]
+    assert [line.split("  ")[0] for line in listed[1:]] == ["Maria Lopez", "Zed Idle"]
+    assert len({len(line) for line in listed}) == 1  # right-aligned counts: one width
+    assert [(o["name"], o["people"], o["loans"]) for o in as_json] == [
+        ("Maria Lopez", 2, 2), ("Zed Idle", 0, 0)
+    ]  # fmt: skip
+    lines = by_lo.splitlines()
+    assert lines[0].startswith("loan officer") and "refinance" in lines[0]
+    assert [line.split("  ")[0] for line in lines[1:]] == ["everyone", "Maria Lopez", "Zed Idle"]
+    assert len({len(line) for line in lines}) == 1
