@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -29,6 +30,7 @@ from core.book.normalize import (
     parse_status,
     parse_term_months,
 )
+from core.book.states import usps_code
 
 DATE_FIELDS = (
     "consent_date",
@@ -166,6 +168,26 @@ def _numbers(cells: dict[str, str], status: str, warnings: list[str]) -> dict[st
     return numbers
 
 
+# A cell of letters alone cannot be a phone number or an email, so it is safe to quote in a
+# warning (warnings are logged and audited); anything else is described without its value.
+_QUOTABLE_STATE = re.compile(r"[A-Za-z][A-Za-z .,'-]{0,29}")
+
+
+def _state(cells: dict[str, str], warnings: list[str]) -> str | None:
+    raw = cells.get("property_state", "")
+    if not raw:
+        return None
+    state = usps_code(raw)
+    if state is None:
+        # Kept, not rejected: compliance places the borrower by the ZIP and the phone instead.
+        quoted = f" '{raw}'" if _QUOTABLE_STATE.fullmatch(raw) else ""
+        warnings.append(
+            f"property_state{quoted} is not a US state or territory: left blank, "
+            "quiet hours follow the ZIP and the phone's area code"
+        )
+    return state
+
+
 def synthetic_loan_number(*parts: object) -> str:
     """A stable key for a row without a loan number, so re-imports find the same loan."""
     digest = hashlib.sha1("|".join(str(part) for part in parts).encode()).hexdigest()
@@ -222,7 +244,7 @@ def parse_row(
         is_arm = parse_program(program_name)[1]
     is_arm = is_arm or dates["arm_first_adjustment_date"] is not None
 
-    state = cells.get("property_state", "").upper()[:2] or None
+    state = _state(cells, warnings)
     zip5 = cells.get("property_zip", "")[:5] or None
     if zip5 and zip5.isdigit() and len(zip5) < 5:
         zip5 = zip5.zfill(5)  # spreadsheets drop New England's leading zero

@@ -165,6 +165,31 @@ def test_invalid_phone_beside_valid_email_keeps_the_row_with_a_warning(session: 
     assert session.scalars(select(Contact.phone)).one() is None
 
 
+def test_full_state_names_are_stored_as_their_code(session: Session) -> None:
+    # Truncating to two letters made Connecticut "CO", and quiet hours Colorado's.
+    result = run(session, csv_bytes([book_row(property_state="Connecticut", property_zip="06103"),
+                                     book_row(loan_number="L2", email="sam@gmail.com",
+                                              phone="", property_state="texas ")]))  # fmt: skip
+    assert (result.rejected, result.warnings) == (0, 0)
+    by_email = dict(session.execute(select(Contact.email, Contact.property_state)).all())
+    assert by_email == {"jane.doe@gmail.com": "CT", "sam@gmail.com": "TX"}
+    assert dict(session.execute(select(Loan.loan_number, Loan.property_state)).all()) == {
+        "L1": "CT", "L2": "TX"}  # fmt: skip
+
+
+def test_an_unknown_state_keeps_the_row_without_a_state_and_warns_once(session: Session) -> None:
+    rows = [book_row(loan_number=f"L{i}", email=f"p{i}@gmail.com", phone="",
+                     property_state="Texass", property_zip="75201") for i in range(3)]  # fmt: skip
+    result = run(session, csv_bytes(rows))
+    assert (result.rows, result.rejected, result.contacts_created, result.warnings) == (3, 0, 3, 3)
+    assert result.warning_details == {
+        "property_state 'Texass' is not a US state or territory: left blank, quiet hours follow "
+        "the ZIP and the phone's area code": 3
+    }
+    assert set(session.scalars(select(Contact.property_state))) == {None}
+    assert set(session.scalars(select(Loan.property_zip))) == {"75201"}
+
+
 def test_unmapped_headers_are_reported_and_kept_as_custom_fields(session: Session) -> None:
     columns = [*book_row().keys(), "Favorite Color"]
     result = run(session, csv_bytes([{**book_row(), "Favorite Color": "blue"}], columns))
