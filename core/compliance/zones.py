@@ -11,6 +11,8 @@ import phonenumbers
 from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
 
+from core.book.states import usps_code
+
 EASTERN = "America/New_York"
 CENTRAL = "America/Chicago"
 MOUNTAIN = "America/Denver"
@@ -123,66 +125,6 @@ AREA_CODES_ACROSS_ZONES: dict[str, frozenset[str]] = {
     "931": _zones(CENTRAL, EASTERN),
 }
 
-STATE_NAMES: dict[str, str] = {
-    "Alabama": "AL",
-    "Alaska": "AK",
-    "Arizona": "AZ",
-    "Arkansas": "AR",
-    "California": "CA",
-    "Colorado": "CO",
-    "Connecticut": "CT",
-    "Delaware": "DE",
-    "Washington D.C.": "DC",
-    "Florida": "FL",
-    "Georgia": "GA",
-    "Hawaii": "HI",
-    "Idaho": "ID",
-    "Illinois": "IL",
-    "Indiana": "IN",
-    "Iowa": "IA",
-    "Kansas": "KS",
-    "Kentucky": "KY",
-    "Louisiana": "LA",
-    "Maine": "ME",
-    "Maryland": "MD",
-    "Massachusetts": "MA",
-    "Michigan": "MI",
-    "Minnesota": "MN",
-    "Mississippi": "MS",
-    "Missouri": "MO",
-    "Montana": "MT",
-    "Nebraska": "NE",
-    "Nevada": "NV",
-    "New Hampshire": "NH",
-    "New Jersey": "NJ",
-    "New Mexico": "NM",
-    "New York": "NY",
-    "North Carolina": "NC",
-    "North Dakota": "ND",
-    "Ohio": "OH",
-    "Oklahoma": "OK",
-    "Oregon": "OR",
-    "Pennsylvania": "PA",
-    "Rhode Island": "RI",
-    "South Carolina": "SC",
-    "South Dakota": "SD",
-    "Tennessee": "TN",
-    "Texas": "TX",
-    "Utah": "UT",
-    "Vermont": "VT",
-    "Virginia": "VA",
-    "Washington State": "WA",
-    "Washington": "WA",
-    "West Virginia": "WV",
-    "Wisconsin": "WI",
-    "Wyoming": "WY",
-    "Puerto Rico": "PR",
-    "U.S. Virgin Islands": "VI",
-    "Guam": "GU",
-    "American Samoa": "AS",
-    "Northern Mariana Islands": "MP",
-}
-
 _US_TERRITORY_REGIONS = frozenset({"PR", "VI", "GU", "AS", "MP"})
 _CITY_STATE = re.compile(r", ([A-Z]{2})$")
 # phonenumbers lists dozens of zones for toll-free and other non-geographic numbers.
@@ -278,8 +220,9 @@ def _phone_state(number: phonenumbers.PhoneNumber) -> str | None:
     if region != "US":
         return None
     description = geocoder.description_for_number(number, "en")
-    if description in STATE_NAMES:
-        return STATE_NAMES[description]
+    state = usps_code(description)  # "Texas", "Washington State", "Washington D.C."
+    if state is not None:
+        return state
     city_state = _CITY_STATE.search(description)
     if city_state and city_state.group(1) in STATE_ZONES:
         return city_state.group(1)
