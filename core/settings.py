@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     COMPANY_NAME: str | None = None
     COMPANY_NMLS_ID: str | None = None
     COMPANY_ADDRESS: str | None = None
+    COMPANY_LICENSING: str | None = None
+    COMPANY_SUPPORT: str | None = None
     WINBACK_CONFIG: str | None = None
     WINBACK_NOW: str | None = None
     # Not in the contract table but needed to sign tokens; defaults to a value derived
@@ -67,6 +69,14 @@ class Settings(BaseSettings):
         if value and not value.startswith(("smtp://", "smtp+starttls://", "smtps://")):
             raise ValueError("must start with smtp://, smtp+starttls:// or smtps://")
         return value or None
+
+    @field_validator(
+        "COMPANY_NAME", "COMPANY_NMLS_ID", "COMPANY_ADDRESS", "COMPANY_LICENSING", "COMPANY_SUPPORT"
+    )
+    @classmethod
+    def _disclosure(cls, value: str | None) -> str | None:
+        # A blank line in .env (`COMPANY_LICENSING=`) is no disclosure: treat it as unset.
+        return (value or "").strip() or None
 
     @field_validator("WINBACK_NOW")
     @classmethod
@@ -137,4 +147,12 @@ def load_settings(**overrides: object) -> Settings:
         )
     if settings.SMTP_URL and not settings.EMAIL_FROM:
         raise SettingsError("setting EMAIL_FROM is required when SMTP_URL is set")
+    # Every marketing message names the brokerage (SPEC §3: required for live sends).
+    for name in ("COMPANY_NAME", "COMPANY_NMLS_ID", "COMPANY_ADDRESS"):
+        if settings.live and not getattr(settings, name):
+            raise SettingsError(f"setting {name} is required when Twilio or SMTP is configured")
+    # The email footer carries the state licensing line and the support contact (COMPLIANCE §5).
+    for name in ("COMPANY_LICENSING", "COMPANY_SUPPORT"):
+        if settings.SMTP_URL and not getattr(settings, name):
+            raise SettingsError(f"setting {name} is required when SMTP_URL is set")
     return settings

@@ -23,7 +23,12 @@ EMAIL_UNSUBSCRIBE = re.compile(
 
 
 def missing_disclosures(
-    *, channel: str, text: str, first_of_track: bool = False, company_name: str | None = None
+    *,
+    channel: str,
+    text: str,
+    first_of_track: bool = False,
+    company_name: str | None = None,
+    required: tuple[str, ...] = (),
 ) -> tuple[str, ...]:
     """The required phrases a rendered SMS or email lacks (empty when it carries them all)."""
     lowered = text.lower()
@@ -38,4 +43,9 @@ def missing_disclosures(
         missing.extend(phrase for phrase in EMAIL_ALWAYS if phrase not in lowered)
         if EMAIL_UNSUBSCRIBE.search(text) is None:
             missing.append("unsubscribe link")
+    # The operator's own lines (the licensing line, the support contact): a template can only
+    # be linted against sample values, so only here is the configured text itself checked.
+    # Whitespace is compared loosely, since a line may be wrapped where it is printed.
+    flat = " ".join(lowered.split())
+    missing.extend(line for line in required if " ".join(line.lower().split()) not in flat)
     return tuple(missing)

@@ -14,7 +14,8 @@ Checks run in the §0 order and the first failure wins, with a stable rule name:
    every cap has released *and* every window is open; None when no such minute can be known
    (a declared emergency, a cap of 0).
 4. Content (permanent for this rendering): ``missing_disclosure`` when the rendered text lacks
-   the STOP line, NMLS, advertisement notice, Equal Housing legend or unsubscribe link.
+   the STOP line, NMLS, advertisement notice, Equal Housing legend or unsubscribe link, or any
+   of the ``required`` lines (for email: the configured licensing line and support contact).
 5. Refinance gating (§7: seasoning, net tangible benefit) happens upstream, when the rate-drop
    trigger picks its batch; a message that reaches here has already passed it.
 
@@ -144,6 +145,7 @@ def decide(
     marketing: bool = True,
     first_of_track: bool = False,
     company_name: str | None = None,
+    required: tuple[str, ...] = (),
 ) -> Verdict:
     """Whether a message may go to `recipient` on `channel` at `at` (UTC), in §0 order."""
     if channel not in CHANNELS:
@@ -165,6 +167,7 @@ def decide(
         text=rendered_text,
         first_of_track=first_of_track,
         company_name=company_name,
+        required=required,
     ):
         return _suppress("missing_disclosure")
     return SEND

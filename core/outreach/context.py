@@ -53,6 +53,13 @@ class Company:
             "support": self.support,
         }
 
+    def required_lines(self, channel: str) -> tuple[str, ...]:
+        """What a rendered message on `channel` must carry as configured (send-time check)."""
+        if channel != "email":
+            return ()
+        # The email footer's licensing line and support contact (COMPLIANCE.md §5, SPEC §3).
+        return tuple(line for line in (self.licensing, self.support) if line)
+
 
 def goes_live(settings: Settings) -> bool:
     """True when any real channel (Slack, Twilio, SMTP) is configured."""
@@ -61,9 +68,10 @@ def goes_live(settings: Settings) -> bool:
 
 def company_from_settings(settings: Settings) -> Company:
     """The brokerage's disclosures; sample values only when no real channel is configured."""
-    # Not in the settings table: optional extras an operator may set in the environment.
-    licensing = getattr(settings, "COMPANY_LICENSING", None) or ""
-    support = getattr(settings, "COMPANY_SUPPORT", None) or settings.PUBLIC_BASE_URL.rstrip("/")
+    # load_settings requires both when SMTP is on; an SMS-only install emails nobody, and
+    # its HELP answer points at the web address when no support contact is configured.
+    licensing = settings.COMPANY_LICENSING or ""
+    support = settings.COMPANY_SUPPORT or settings.PUBLIC_BASE_URL.rstrip("/")
     missing = [
         name
         for name in ("COMPANY_NAME", "COMPANY_NMLS_ID", "COMPANY_ADDRESS")

@@ -20,8 +20,8 @@ SMS length check is a worst case) and the output is checked. The rules, precisel
   can increase, the down payment or LTV, "N monthly payments of", "do not include taxes and
   insurance", "actual payment ... will be greater", "not a commitment to lend".
 - **Email footer** (text and HTML): "This is an advertisement", the postal address, company
-  and LO NMLS IDs, the licensing line, "Equal Housing Opportunity"/"Lender", the unsubscribe
-  link (in HTML as a link target).
+  and LO NMLS IDs, the licensing line, the support contact, "Equal Housing Opportunity"/
+  "Lender", the unsubscribe link (in HTML as a link target).
 - **Blocklist** (every template, case-insensitive, whole words): "pre-approved", "guaranteed",
   "approved" (any use: the copy never needs it), "government program", "VA approved",
   "FHA approved", "no cost"/"no closing costs" (unless ``no_cost_allowed``), "lowest rate",
@@ -395,6 +395,7 @@ def footer_problems(text: str, link_targets: list[str] | None = None) -> list[tu
         ("the company NMLS ID", company["nmls_id"] in flat),
         ("the loan officer's NMLS ID", lo["nmls_id"] in flat),
         ("the state licensing line", " ".join(company["licensing"].split()) in flat),
+        ("the support contact", company["support"] in flat),
         (
             "'Equal Housing Opportunity'",
             re.search(r"equal housing (?:opportunity|lender)", flat, re.I) is not None,

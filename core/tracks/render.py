@@ -12,9 +12,9 @@ The render context contract (every name a template may use; a missing one fails 
 - ``borrower.first_name``, ``borrower.last_name``
 - ``lo.name``, ``lo.nmls_id``, ``lo.email``
 - ``company.name``, ``company.nmls_id``, ``company.address`` (postal), ``company.licensing``
-  (the state licensing line). System templates (HELP, opt-out confirmation) need only
-  ``company``, and HELP also ``company.support`` (a phone number or web address where
-  borrowers reach the brokerage).
+  (the state licensing line), ``company.support`` (a phone number or web address where
+  borrowers reach the brokerage; the email footer and the HELP answer print it). System
+  templates (HELP, opt-out confirmation) need only ``company``.
 - ``links.savings`` (the borrower's personal savings page), ``links.unsubscribe``
 - ``step.number`` (1-based position in the track), ``step.include_stop`` (print "Reply STOP to
   opt out": the first SMS of a track and at least every third after)

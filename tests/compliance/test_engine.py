@@ -320,6 +320,31 @@ def test_an_email_needs_every_footer_disclosure(drop: str) -> None:
     assert check(channel="email", rendered_text=lacking) == suppressed("missing_disclosure")
 
 
+LICENSING = "Licensed by the NY Department of Financial Services, license LMB-10987."
+SUPPORT = "(212) 555-0142"
+FOOTER_LINES = f"\n{LICENSING}\nQuestions? {SUPPORT}"
+
+
+def test_an_email_without_the_configured_licensing_line_is_suppressed() -> None:
+    # Every other disclosure is there; only the operator's licensing line is missing.
+    with_support = GOOD_EMAIL + f"\nQuestions? {SUPPORT}"
+    verdict = check(channel="email", rendered_text=with_support, required=(LICENSING, SUPPORT))
+    assert verdict == suppressed("missing_disclosure")
+
+
+def test_an_email_without_the_configured_support_contact_is_suppressed() -> None:
+    with_licensing = GOOD_EMAIL + f"\n{LICENSING}"
+    verdict = check(channel="email", rendered_text=with_licensing, required=(LICENSING, SUPPORT))
+    assert verdict == suppressed("missing_disclosure")
+
+
+def test_an_email_carrying_the_configured_lines_goes_even_when_wrapped() -> None:
+    complete = GOOD_EMAIL + FOOTER_LINES
+    wrapped = GOOD_EMAIL + FOOTER_LINES.replace(" license ", "\nlicense ").upper()
+    assert check(channel="email", rendered_text=complete, required=(LICENSING, SUPPORT)) == SEND
+    assert check(channel="email", rendered_text=wrapped, required=(LICENSING, SUPPORT)) == SEND
+
+
 # --- transactional and order ------------------------------------------------------------
 
 

@@ -42,6 +42,8 @@ COMPANY = {
     "COMPANY_NAME": "Maple Mortgage",
     "COMPANY_NMLS_ID": "123456",
     "COMPANY_ADDRESS": "1 Market St, San Francisco, CA 94105",
+    "COMPANY_LICENSING": "Licensed by the California DFPI under the CFL, license 60DBO-12345.",
+    "COMPANY_SUPPORT": "(415) 555-0199 or maple.example.com/help",
 }
 
 

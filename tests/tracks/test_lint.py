@@ -255,6 +255,17 @@ def test_missing_footer_item_is_caught(folder: Path) -> None:
     assert rules_for(folder, "anniversary/bad.txt.j2") == set()
 
 
+def test_a_footer_without_the_support_contact_is_caught(folder: Path) -> None:
+    footer = folder / "_shared" / "footer.txt.j2"
+    footer.write_text(footer.read_text().replace("Questions? {{ company.support }}\n", ""))
+    write_email(folder, "anniversary", "bad")
+    problems = problems_for(folder, "anniversary/bad.txt.j2")
+    assert [(p.rule, p.message) for p in problems] == [
+        ("footer", "email lacks the support contact")
+    ]
+    assert rules_for(folder, "anniversary/bad.html.j2") == set()
+
+
 def test_unsubscribe_must_be_a_link_in_html(folder: Path) -> None:
     footer = folder / "_shared" / "footer.html.j2"
     footer.write_text(
