@@ -122,8 +122,12 @@ class Runtime:
         self, *, worker_id: str, limit: int = 100_000, stop: threading.Event | None = None
     ) -> DispatchOptions:
         """What a dispatch pass of this process sends with: senders, pacing, the live clock."""
+        from bot.preflight import refuse_dead_links
         from core.outreach.dispatcher import DispatchOptions
 
+        # Every command and process that sends (dispatch, tick, worker) gets its options here,
+        # so this is where live sending is refused before the first message goes out.
+        refuse_dead_links(self)
         return DispatchOptions(
             settings=self.settings,
             config=self.config,

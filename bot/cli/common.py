@@ -12,6 +12,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
+from bot.preflight import LiveSendingRefused
 from bot.runtime import Runtime, build_runtime
 from core.config import ConfigError
 from core.settings import SettingsError
@@ -25,7 +26,13 @@ class _WinbackGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (SettingsError, ConfigError, TrackConfigError, TemplateLintError) as exc:
+        except (
+            SettingsError,
+            ConfigError,
+            TrackConfigError,
+            TemplateLintError,
+            LiveSendingRefused,
+        ) as exc:
             fail(str(exc))
         except OperationalError as exc:
             # An unreachable or locked database: one line, not a driver traceback.

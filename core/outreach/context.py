@@ -10,10 +10,11 @@ that can only overstate the APR, never understate it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from core.book.models import Contact, Loan, LoanOfficer
 from core.loanmath import apr, estimated_ltv, snapshot_quote
@@ -228,15 +229,30 @@ class Links:
     base_url: str
     secret: str
 
+    # The web routes (SPEC §5) a message links to, written as the web app declares them; the
+    # start-up check compares this list with what the web process serves, so keep it complete.
+    ROUTES: ClassVar[Mapping[str, str]] = {
+        UNSUBSCRIBE: "/u/{token}",
+        SAVINGS: "/s/{token}",
+    }
+
+    @classmethod
+    def route_templates(cls) -> tuple[str, ...]:
+        """Every route a message can link to, as a path template ('/u/{token}')."""
+        return tuple(cls.ROUTES.values())
+
     def savings(self, batch_member_id: int, now: datetime) -> str:
         """The personal savings page."""
         token = sign(secret=self.secret, purpose=SAVINGS, subject=batch_member_id, issued_at=now)
-        return f"{self.base_url.rstrip('/')}/s/{token}"
+        return self._url(SAVINGS, token)
 
     def unsubscribe(self, contact_id: int, now: datetime) -> str:
         """The unsubscribe page (and RFC 8058 one-click target)."""
         token = sign(secret=self.secret, purpose=UNSUBSCRIBE, subject=contact_id, issued_at=now)
-        return f"{self.base_url.rstrip('/')}/u/{token}"
+        return self._url(UNSUBSCRIBE, token)
+
+    def _url(self, purpose: str, token: str) -> str:
+        return self.base_url.rstrip("/") + self.ROUTES[purpose].format(token=token)
 
 
 def render_context(

@@ -1,0 +1,105 @@
+"""Live sending is refused while messages would link to routes the web process does not serve."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route, compile_path
+
+from bot.preflight import LiveSendingRefused, refuse_dead_links, unserved_links
+from bot.runtime import Runtime
+from bot.web import create_web_app
+from core.book.models import Contact
+from core.clock import SystemClock
+from core.outreach.context import Links, company_from_settings, render_context
+from core.settings import load_settings
+from core.tracks.config import load_tracks
+
+NOW = datetime(2026, 9, 24, 18, 0, tzinfo=UTC)
+LIVE = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "token",
+    "TWILIO_FROM_NUMBER": "+14155550100",
+    "WINBACK_SECRET_KEY": "test-signing-key",
+    "COMPANY_NAME": "Maple Mortgage",
+    "COMPANY_NMLS_ID": "123456",
+    "COMPANY_ADDRESS": "1 Market St, San Francisco, CA 94105",
+}
+REFUSAL = (
+    "live sending refused: messages link to /u/{token}, /s/{token} "
+    "but the web process does not serve them yet"
+)
+
+
+async def _page(_request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+def _runtime(**values: str) -> Runtime:
+    return Runtime(settings=load_settings(DATABASE_URL="sqlite://", **values), clock=SystemClock())
+
+
+def test_live_sending_is_refused_against_todays_web_app() -> None:
+    runtime = _runtime(**LIVE)
+
+    with pytest.raises(LiveSendingRefused) as caught:
+        refuse_dead_links(runtime)
+
+    assert str(caught.value) == REFUSAL
+    assert unserved_links(create_web_app(runtime)) == ("/u/{token}", "/s/{token}")
+
+
+def test_the_check_passes_once_the_web_app_serves_every_linked_route() -> None:
+    app = Starlette(
+        routes=[
+            Route("/healthz", _page),
+            Route("/u/{token}", _page, methods=["GET", "POST"]),
+            # Declared another way (a sub-router, another parameter name): still the same link.
+            Mount("/s", routes=[Route("/{savings_token:str}", _page)]),
+        ]
+    )
+
+    assert unserved_links(app) == ()
+    refuse_dead_links(_runtime(**LIVE), app)  # does not raise
+
+
+def test_a_route_that_does_not_answer_get_does_not_count() -> None:
+    app = Starlette(
+        routes=[Route("/u/{token}", _page, methods=["POST"]), Route("/s/{token}", _page)]
+    )
+
+    with pytest.raises(LiveSendingRefused) as caught:
+        refuse_dead_links(_runtime(**LIVE), app)
+
+    assert str(caught.value) == (
+        "live sending refused: messages link to /u/{token} "
+        "but the web process does not serve it yet"
+    )
+
+
+def test_the_sandbox_is_never_refused() -> None:
+    runtime = _runtime()
+
+    refuse_dead_links(runtime)  # the web app serves no link today, and nothing is sent
+    assert not runtime.settings.live
+
+
+def test_every_link_a_message_carries_is_one_of_the_listed_routes() -> None:
+    settings = load_settings(DATABASE_URL="sqlite://")
+    contact = Contact(id=7, first_name="Pat", last_name="Lee")
+    for track in load_tracks().values():
+        for step in track.steps:
+            context = render_context(
+                contact=contact, officer=None, batch_member_id=3, trigger="rate_drop",
+                snapshot={}, loan=None, step=step, company=company_from_settings(settings),
+                links=Links("https://winback.example.com", "key"), email_from=None, now=NOW,
+            )  # fmt: skip
+            for url in context["links"].values():
+                path = urlsplit(url).path
+                patterns = [compile_path(t)[0] for t in Links.route_templates()]
+                assert any(p.match(path) for p in patterns), (track.name, url)
