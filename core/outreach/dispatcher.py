@@ -305,6 +305,7 @@ class _Pass:
             rendered_text=text,
             first_of_track=step.include_stop,
             company_name=self.company.name if step.channel == "sms" else None,
+            required=self.company.required_lines(step.channel),
         )
 
     def _rendering(self, session: Session, rendered: Rendered) -> dict[str, Any]:
