@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 
@@ -46,9 +46,11 @@ class MathConfig(_Section):
 
 
 class BatchesConfig(_Section):
-    """Batch lifetime."""
+    """Batch lifetime, and how far the rate may move before a pending batch is stale."""
 
     pending_expiry_hours: int = Field(72, ge=1)
+    # Points (a difference of rates, like the offsets): past this, the figures would be wrong.
+    rate_tolerance_points: Decimal = Field(Decimal("0.125"), ge=0, le=1)
 
 
 class TriggerConfig(_Section):
@@ -106,9 +108,21 @@ class LtvConfig(TriggerConfig):
     max_ltv_percent: Decimal = Field(Decimal("80"), gt=0, le=100)
 
 
-class TriggersConfig(_Section):
-    """Every trigger's parameters."""
+TRIGGER_NAMES = (
+    "rate_drop",
+    "loan_age",
+    "closing_anniversary",
+    "fallout_anniversary",
+    "arm_reset",
+    "pmi_removal",
+    "fha_mip",
+)
 
+
+class TriggersConfig(_Section):
+    """Every trigger's parameters, and which trigger wins a person several of them find."""
+
+    priority: tuple[str, ...] = TRIGGER_NAMES
     rate_drop: RateDropConfig = RateDropConfig()
     loan_age: LoanAgeConfig = LoanAgeConfig()
     closing_anniversary: ClosingAnniversaryConfig = ClosingAnniversaryConfig()
@@ -116,6 +130,21 @@ class TriggersConfig(_Section):
     arm_reset: ArmResetConfig = ArmResetConfig()
     pmi_removal: LtvConfig = LtvConfig()
     fha_mip: LtvConfig = LtvConfig()
+
+    @field_validator("priority")
+    @classmethod
+    def _every_trigger_once(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        # A trigger left out would never run, and one named twice has no single rank.
+        unknown = [name for name in names if name not in TRIGGER_NAMES]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a trigger: name {', '.join(TRIGGER_NAMES)}")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} named more than once: name every trigger once")
+        missing = [name for name in TRIGGER_NAMES if name not in names]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} missing: name every trigger once")
+        return names
 
 
 class ComplianceConfig(_Section):

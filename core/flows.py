@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -13,14 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.batches import service as batches
+from core.batches.candidate import Candidate
 from core.batches.models import APPROVED, Batch
+from core.batches.service import BatchExpired
 from core.book import importer
 from core.book.importer import ImportResult
 from core.bulk import any_of
-from core.config import Config
+from core.config import BatchesConfig, Config, RatesConfig
 from core.outreach.models import ACTIVE, Enrollment
 from core.outreach.service import EnrollResult, end_sequences, enroll_batch
-from core.rates.service import Offer, current_offer
+from core.rates.service import Offer, current_offer, format_rate
 from core.tracks.config import Track
 from core.triggers.base import TriggerContext, people_left_alone
 from core.triggers.registry import TRIGGERS
@@ -55,6 +59,35 @@ class Evaluation:
 
     batches: list[Batch]
     enrolled: dict[int, EnrollResult]
+    # Per trigger, the people it found whom a pending batch of a higher-priority trigger holds
+    # (by that trigger): left out, so the better track is not lost when that batch is approved.
+    reserved: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class _Claims:
+    """Who the triggers already run in this evaluation hold, so a later one leaves them alone."""
+
+    walking: set[int] = field(default_factory=set)  # put on a track by this evaluation
+    waiting: dict[int, str] = field(default_factory=dict)  # in a pending batch, by its trigger
+
+    def free(self, name: str, found: list[Candidate], evaluation: Evaluation) -> list[Candidate]:
+        """The candidates nobody holds yet; the reserved ones are counted in `evaluation`."""
+        kept, reserved = [], Counter[str]()
+        for candidate in found:
+            holder = self.waiting.get(candidate.contact_id)
+            if holder is not None:
+                reserved[holder] += 1
+            elif candidate.contact_id not in self.walking:
+                kept.append(candidate)
+        if reserved:
+            evaluation.reserved[name] = dict(reserved)
+        return kept
+
+    def wait(self, trigger: str, contact_ids: Iterable[int]) -> None:
+        """These people wait in a pending batch of `trigger` (the first holder keeps them)."""
+        for contact_id in contact_ids:
+            self.waiting.setdefault(contact_id, trigger)
 
 
 def evaluate(
@@ -65,45 +98,129 @@ def evaluate(
     tracks: Mapping[str, Track],
     only: Iterable[str] | None = None,
 ) -> Evaluation:
-    """Run every enabled trigger; at most one new batch each, only for newly qualifying people."""
+    """Run the enabled triggers by priority: at most one batch each, of people newly qualifying."""
     ctx = trigger_context(session=session, now=now, config=config)
-    created: list[Batch] = []
-    enrolled: dict[int, EnrollResult] = {}
-    # People put on a track by an earlier trigger of this evaluation are walking one now.
-    walking: set[int] = set()
-    for name, trigger in TRIGGERS.items():
+    evaluation = Evaluation([], {})
+    # A person a higher-priority trigger holds (on its track, or awaiting approval in its batch)
+    # is left out of the later triggers: else an auto-approved batch enrolls them first and the
+    # better track, once approved, finds them busy.
+    claims = _Claims()
+    earlier = batches.pending_members(session=session, now=now)
+    for name in config.triggers.priority:
         settings = getattr(config.triggers, name)
-        if not settings.enabled or (only is not None and name not in only):
-            continue
-        found = trigger.find(ctx, for_segment=False).candidates()
-        found = [candidate for candidate in found if candidate.contact_id not in walking]
-        fresh = batches.new_candidates(session=session, trigger=name, candidates=found)
-        offer = ctx.offers.get("30y") if name == "rate_drop" else None
-        batch = batches.create_batch(
-            session=session,
-            trigger=name,
-            segment=trigger.segment,
-            candidates=fresh,
-            now=now,
-            approval_required=settings.approval_required,
-            expiry_hours=config.batches.pending_expiry_hours,
-            offer=offer,
-        )
-        if batch is None:
-            continue
-        created.append(batch)
-        if batch.status == APPROVED:
-            enrolled[batch.id] = enroll_batch(session=session, batch=batch, now=now, tracks=tracks)
-            walking |= enrolled[batch.id].people
-    return Evaluation(created, enrolled)
+        if settings.enabled and (only is None or name in only):
+            _run_trigger(ctx, name, claims, evaluation, tracks)
+        # A trigger that did not run today still holds the people of its pending batches.
+        claims.wait(name, earlier.get(name, ()))
+    return evaluation
+
+
+def _run_trigger(
+    ctx: TriggerContext,
+    name: str,
+    claims: _Claims,
+    evaluation: Evaluation,
+    tracks: Mapping[str, Track],
+) -> None:
+    """One trigger's batch of the people it newly finds whom no earlier trigger holds."""
+    session, settings, trigger = ctx.session, getattr(ctx.config.triggers, name), TRIGGERS[name]
+    found = claims.free(name, trigger.find(ctx, for_segment=False).candidates(), evaluation)
+    fresh = batches.new_candidates(session=session, trigger=name, candidates=found)
+    batch = batches.create_batch(
+        session=session,
+        trigger=name,
+        segment=trigger.segment,
+        candidates=fresh,
+        now=ctx.now,
+        approval_required=settings.approval_required,
+        expiry_hours=ctx.config.batches.pending_expiry_hours,
+        offer=ctx.offers.get("30y") if name == "rate_drop" else None,
+        priced_on=_offers_used(ctx.offers, fresh),
+    )
+    if batch is None:
+        return
+    evaluation.batches.append(batch)
+    if batch.status == APPROVED:
+        result = enroll_batch(session=session, batch=batch, now=ctx.now, tracks=tracks)
+        evaluation.enrolled[batch.id] = result
+        claims.walking |= result.people
+    else:
+        claims.wait(name, (candidate.contact_id for candidate in fresh))
+
+
+def _offers_used(offers: Mapping[str, Offer], candidates: list[Candidate]) -> dict[str, Offer]:
+    """The offers these candidates' snapshots were priced on (none for a trigger without rates)."""
+    used = {candidate.snapshot.get("product") for candidate in candidates}
+    return {product: offer for product, offer in offers.items() if product in used}
 
 
 def approve_batch(
-    *, session: Session, batch_id: int, by: str, now: datetime, tracks: Mapping[str, Track]
+    *,
+    session: Session,
+    batch_id: int,
+    by: str,
+    now: datetime,
+    tracks: Mapping[str, Track],
+    config: Config | None = None,
 ) -> tuple[Batch, EnrollResult]:
-    """Approve a pending batch and enroll its members (their first touches become due)."""
+    """Approve a pending batch and enroll its members (their first touches become due).
+
+    A rate-drop batch whose rates moved since it was made is refused and expires at once
+    (BatchExpired: commit the session so the expiry stays). Without `config`, today's offer
+    uses the batch's own offsets and the shipped tolerance.
+    """
+    batch = batches.pending_batch(session=session, batch_id=batch_id, now=now)
+    moved = rates_moved(session=session, batch=batch, on=now.date(), config=config)
+    if moved is not None:
+        batches.expire_batch(session=session, batch=batch, now=now, actor=by, reason=moved)
+        raise BatchExpired(moved)
     batch = batches.decide(session=session, batch_id=batch_id, approve=True, by=by, now=now)
     return batch, enroll_batch(session=session, batch=batch, now=now, tracks=tracks)
+
+
+def rates_moved(
+    *, session: Session, batch: Batch, on: date, config: Config | None = None
+) -> str | None:
+    """Why the rates a batch was priced on no longer hold on `on` (one line), or None."""
+    tolerance = (config.batches if config else BatchesConfig()).rate_tolerance_points
+    for product, basis in _priced_on(batch).items():
+        rates = config.rates if config else _offsets_of(basis)
+        today = current_offer(session=session, product=product, on=on, config=rates)
+        was = f"{format_rate(Decimal(basis['rate']))} %"
+        made_on = f"the {product} rate batch {batch.id} was made on ({was} of {basis['as_of']})"
+        if today is None:
+            return f"{made_on} is no longer in use: {_EVALUATE_AGAIN}"
+        now_rate = f"{format_rate(today.rate)} %"
+        if abs(today.rate - Decimal(basis["rate"])) > tolerance:
+            what = "rates" if product == batch.rate_product else f"{product} rates"
+            since = f"since batch {batch.id} was made"
+            return f"{what} moved from {was} to {now_rate} {since}: {_EVALUATE_AGAIN}"
+        # Within the tolerance but another observation: a newer week, or a manual rate typed in.
+        same_source = basis.get("source") in (None, today.source)
+        if today.as_of.isoformat() != basis["as_of"] or not same_source:
+            latest = f"{now_rate} of {today.as_of.isoformat()} is"
+            return f"{made_on} is no longer the latest ({latest}): {_EVALUATE_AGAIN}"
+    return None
+
+
+_EVALUATE_AGAIN = "run `winback evaluate` for a fresh batch"
+
+
+def _priced_on(batch: Batch) -> dict[str, dict[str, Any]]:
+    """Each product's offer the batch was priced on, the stated one first."""
+    if batch.priced_on:
+        first = batch.rate_product
+        return dict(sorted(batch.priced_on.items(), key=lambda item: item[0] != first))
+    if batch.rate is None or batch.rate_product is None or batch.rate_as_of is None:
+        return {}  # not priced on a rate
+    # Made before batches kept their observations: the stated rate and its date are known.
+    return {batch.rate_product: {"rate": str(batch.rate), "as_of": batch.rate_as_of.isoformat()}}
+
+
+def _offsets_of(basis: dict[str, Any]) -> RatesConfig:
+    """Rates settings with the offset the batch was priced with (when no configuration is given)."""
+    offset = Decimal(basis.get("offset", "0"))
+    return RatesConfig(offset_30y=offset, offset_15y=offset)
 
 
 def reject_batch(*, session: Session, batch_id: int, by: str, now: datetime) -> Batch:

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli.common import JsonOption, NowOption, app, fail, print_json, print_table, runtime
+from bot.runtime import Runtime
 from core.batches.models import Batch
-from core.batches.service import BatchError, list_batches
+from core.batches.service import BatchError, BatchExpired, list_batches
 from core.book.service import list_loan_officers
 from core.flows import approve_batch, evaluate, reject_batch
 from core.segments import counts_by_lo, counts_of, find_segments
@@ -74,7 +75,30 @@ def evaluate_command(now: NowOption = None, as_json: JsonOption = False) -> None
         typer.echo(
             f"batch {batch['id']}: {batch['trigger']} ({batch['segment']}), "
             f"{batch['size']} people, {batch['status']}"
+            + _reserved_text(result.reserved.get(batch["trigger"], {}))
         )
+    batched = {batch["trigger"] for batch in created}
+    for trigger, holders in result.reserved.items():
+        if trigger not in batched:  # everyone it found is held by a higher-priority trigger
+            typer.echo(f"{trigger}: no batch{_reserved_text(holders)}")
+
+
+def _people(count: int) -> str:
+    return f"{count} person" if count == 1 else f"{count} people"
+
+
+def _reserved_text(holders: dict[str, int]) -> str:
+    """'; 1 person already in a pending rate_drop batch', for each trigger holding people."""
+    return "".join(
+        f"; {_people(count)} already in a pending {trigger} batch"
+        for trigger, count in holders.items()
+    )
+
+
+def _enrolled_text(enrolled: int, on_track: dict[str, int]) -> str:
+    """'12 people enrolled; 2 already on the pmi_removal track'."""
+    walking = [f"{count} already on the {track} track" for track, count in on_track.items()]
+    return "; ".join([f"{_people(enrolled)} enrolled", *walking])
 
 
 @app.command("batches")
@@ -106,21 +130,34 @@ def approve_command(
     """Approve a pending batch: its people are enrolled and their first touches become due."""
     rt = runtime(now)
     try:
-        with rt.sessions() as session, session.begin():
-            batch, enrolled = approve_batch(
-                session=session, batch_id=batch_id, by=by, now=rt.clock.now(), tracks=rt.tracks
-            )
-            payload = {
-                **_batch_json(batch, full=True),
-                "enrolled": enrolled.enrolled,
-                "already_in_a_sequence": enrolled.already_in_a_sequence,
-            }
+        payload = _approve(rt, batch_id, by)
     except BatchError as exc:
         fail(str(exc))
     if as_json:
         print_json(payload)
     else:
-        typer.echo(f"batch {batch_id} approved by {by}: {payload['enrolled']} people enrolled")
+        enrolled = _enrolled_text(payload["enrolled"], payload["already_on_track"])
+        typer.echo(f"batch {batch_id} approved by {by}: {enrolled}")
+
+
+def _approve(rt: Runtime, batch_id: int, by: str) -> dict[str, Any]:
+    """Approve in one transaction; a refusal that expired the batch is committed, then raised."""
+    with rt.sessions() as session, session.begin():
+        try:
+            batch, enrolled = approve_batch(
+                session=session, batch_id=batch_id, by=by, now=rt.clock.now(),
+                tracks=rt.tracks, config=rt.config,
+            )  # fmt: skip
+        except BatchExpired as exc:
+            refused = exc  # leaving the block normally commits the expiry and its audit event
+        else:
+            return {
+                **_batch_json(batch, full=True),
+                "enrolled": enrolled.enrolled,
+                "already_in_a_sequence": enrolled.already_in_a_sequence,
+                "already_on_track": enrolled.already_on_track,
+            }
+    raise refused
 
 
 @app.command("reject")

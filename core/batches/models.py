@@ -37,6 +37,9 @@ class Batch(Base):
     rate_product: Mapped[str | None] = mapped_column(String(4))
     rate_as_of: Mapped[date | None] = mapped_column(Date)
     rate_source: Mapped[str | None] = mapped_column(String(300))
+    # Each product's offer the members were priced on, and the observation behind it:
+    # {"30y": {"rate", "index_rate", "offset", "as_of", "source"}}. An approval checks it.
+    priced_on: Mapped[dict[str, Any] | None]
     # Slack card of a pending batch, so a decision can update it in place.
     slack_channel: Mapped[str | None] = mapped_column(String(40))
     slack_ts: Mapped[str | None] = mapped_column(String(40))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
@@ -24,6 +25,10 @@ from core.rates.service import Offer
 
 class BatchError(ValueError):
     """A batch decision that cannot be made; the message says why, for the user."""
+
+
+class BatchExpired(BatchError):
+    """Refused: the batch expired just now, in this session; commit it so the expiry stays."""
 
 
 def new_candidates(
@@ -55,9 +60,13 @@ def create_batch(
     approval_required: bool,
     expiry_hours: int,
     offer: Offer | None = None,
+    priced_on: Mapping[str, Offer] | None = None,
     actor: str = "evaluator",
 ) -> Batch | None:
-    """One batch holding `candidates` with their snapshots; None when there is nobody."""
+    """One batch holding `candidates` with their snapshots; None when there is nobody.
+
+    `offer` is the rate the batch states; `priced_on` every offer its members were priced on.
+    """
     if not candidates:
         return None
     batch = Batch(
@@ -73,6 +82,7 @@ def create_batch(
         rate_product=offer.product if offer else None,
         rate_as_of=offer.as_of if offer else None,
         rate_source=offer.describe() if offer else None,
+        priced_on={p: _offer_json(o) for p, o in priced_on.items()} if priced_on else None,
     )
     session.add(batch)
     session.flush()
@@ -112,6 +122,34 @@ def create_batch(
     return batch
 
 
+def _offer_json(offer: Offer) -> dict[str, Any]:
+    """An offer as the batch keeps it: the rate, and which observation it came from."""
+    return {
+        "rate": str(offer.rate),
+        "index_rate": str(offer.index_rate),
+        "offset": str(offer.offset),
+        "as_of": offer.as_of.isoformat(),
+        "source": offer.source,
+    }
+
+
+def pending_members(*, session: Session, now: datetime) -> dict[str, set[int]]:
+    """Who waits in a batch that can still be approved, by the batch's trigger."""
+    rows = session.execute(
+        select(BatchMember.trigger, BatchMember.contact_id)
+        .join(Batch, Batch.id == BatchMember.batch_id)
+        .where(
+            Batch.status == PENDING_APPROVAL,
+            or_(Batch.expires_at.is_(None), Batch.expires_at > now),
+            BatchMember.live.is_(True),
+        )
+    )
+    waiting: dict[str, set[int]] = {}
+    for trigger, contact_id in rows:
+        waiting.setdefault(trigger, set()).add(contact_id)
+    return waiting
+
+
 def list_batches(*, session: Session, status: str | None = None, limit: int = 100) -> list[Batch]:
     """Batches, newest first."""
     query = select(Batch).order_by(Batch.id.desc()).limit(limit)
@@ -131,8 +169,8 @@ def get_batch(*, session: Session, batch_id: int, lock: bool = False) -> Batch:
     return batch
 
 
-def decide(*, session: Session, batch_id: int, approve: bool, by: str, now: datetime) -> Batch:
-    """Approve or reject a pending batch; the decider is recorded in the audit trail."""
+def pending_batch(*, session: Session, batch_id: int, now: datetime) -> Batch:
+    """The batch, row-locked, if it may still be decided; BatchError saying why not."""
     batch = get_batch(session=session, batch_id=batch_id, lock=True)
     if batch.status == PENDING_APPROVAL and batch.expires_at and batch.expires_at <= now:
         # The scheduler records the expiry; a late decision is refused, never applied.
@@ -143,6 +181,12 @@ def decide(*, session: Session, batch_id: int, approve: bool, by: str, now: date
     if batch.status != PENDING_APPROVAL:
         who = f" by {batch.decided_by}" if batch.decided_by else ""
         raise BatchError(f"batch {batch.id} is already {batch.status}{who}")
+    return batch
+
+
+def decide(*, session: Session, batch_id: int, approve: bool, by: str, now: datetime) -> Batch:
+    """Approve or reject a pending batch; the decider is recorded in the audit trail."""
+    batch = pending_batch(session=session, batch_id=batch_id, now=now)
     batch.status = APPROVED if approve else REJECTED
     batch.decided_at = now
     batch.decided_by = by
@@ -168,7 +212,14 @@ def _release_members(session: Session, batch_ids: list[int]) -> None:
     )
 
 
-def _expire(session: Session, batches: list[Batch], now: datetime) -> None:
+def _expire(
+    session: Session,
+    batches: list[Batch],
+    now: datetime,
+    *,
+    actor: str = "scheduler",
+    reason: str = "pending longer than the expiry: the rate may have moved",
+) -> None:
     for batch in batches:
         batch.status = EXPIRED
         batch.decided_at = now
@@ -176,13 +227,20 @@ def _expire(session: Session, batches: list[Batch], now: datetime) -> None:
         record(
             session=session,
             at=now,
-            actor="scheduler",
+            actor=actor,
             action="batch.expired",
             subject_type="batch",
             subject_id=batch.id,
-            reason="pending longer than the expiry: the rate may have moved",
+            reason=reason,
+            details={"trigger": batch.trigger, "size": batch.size, "rate": batch.rate_source},
         )
     _release_members(session, [batch.id for batch in batches])
+
+
+def expire_batch(*, session: Session, batch: Batch, now: datetime, actor: str, reason: str) -> None:
+    """Expire one pending batch at once (its members may qualify again), with who and why."""
+    _expire(session, [batch], now, actor=actor, reason=reason)
+    session.flush()
 
 
 def expire_pending(*, session: Session, now: datetime) -> list[Batch]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
@@ -32,6 +33,8 @@ class EnrollResult:
     already_in_a_sequence: int
     messages_scheduled: int
     people: frozenset[int] = frozenset()  # the contact ids put on the track
+    # Members left out because they already walk a track: how many, by that track's name.
+    already_on_track: dict[str, int] = field(default_factory=dict)
 
 
 def enroll_batch(
@@ -46,14 +49,8 @@ def enroll_batch(
             select(BatchMember).where(BatchMember.batch_id == batch.id, BatchMember.live.is_(True))
         )
     )
-    busy = set(
-        session.scalars(
-            select(Enrollment.contact_id).where(
-                Enrollment.status == ACTIVE,
-                any_of(session, Enrollment.contact_id, [m.contact_id for m in batch_members]),
-            )
-        )
-    )
+    walking = _tracks_walked(session, [m.contact_id for m in batch_members])
+    busy = set(walking)
     joining = [member for member in batch_members if member.contact_id not in busy]
     ids = allocate_ids(session, Enrollment.__table__, len(joining))
     enrollments = [
@@ -86,6 +83,7 @@ def enroll_batch(
         for step in track.steps
     ]
     bulk_insert(session, Message.__table__, messages)
+    on_track = _count_by_track(walking)
     record(
         session=session,
         at=now,
@@ -97,10 +95,27 @@ def enroll_batch(
             "track": track.name,
             "enrolled": len(enrollments),
             "already_in_a_sequence": len(busy),
+            "already_on_track": on_track,
         },
     )
     people = frozenset(enrollment["contact_id"] for enrollment in enrollments)
-    return EnrollResult(len(enrollments), len(busy), len(messages), people)
+    return EnrollResult(len(enrollments), len(busy), len(messages), people, on_track)
+
+
+def _tracks_walked(session: Session, contact_ids: list[int]) -> dict[int, str]:
+    """The track each of these people walks now (the first by name if several)."""
+    rows = session.execute(
+        select(Enrollment.contact_id, func.min(Enrollment.track))
+        .where(Enrollment.status == ACTIVE, any_of(session, Enrollment.contact_id, contact_ids))
+        .group_by(Enrollment.contact_id)
+    )
+    return {contact_id: track for contact_id, track in rows}
+
+
+def _count_by_track(walking: dict[int, str]) -> dict[str, int]:
+    """How many people walk each track, most first (ties by name)."""
+    counts = Counter(walking.values())
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def end_sequences(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.samplebook import demo_book_path
 from tests.book.helpers import book_row, csv_bytes
 from tests.cli.conftest import Winback
 from tests.triggers.factories import SEGMENT_NAMES
@@ -116,3 +117,100 @@ def test_segments_counts_people_in_the_seven_segments(winback: Winback, tmp_path
     # Enrolled people still count: segments skip cooldown and active enrollment.
     winback.json("evaluate", "--now", NOW)
     assert winback.json("segments", "--now", NOW)["segments"] == counts
+
+
+def test_approving_after_the_rate_moved_is_refused_and_the_batch_stays_expired(
+    winback: Winback, tmp_path: Path
+) -> None:
+    book(winback, tmp_path)
+    winback.json("evaluate", "--now", NOW)
+    batch_id = pending_rate_drop(winback)
+    winback.json("rates", "set", "6.0", "--now", LATER)
+
+    refused = winback("approve", str(batch_id), "--by", "maria", "--now", LATER)
+
+    assert refused.exit_code == 2
+    assert refused.stdout == ""
+    assert refused.stderr.strip() == (
+        f"error: rates moved from 5.50 % to 6.00 % since batch {batch_id} was made: "
+        "run `winback evaluate` for a fresh batch"
+    )
+    # The expiry was committed although the approval was refused; nobody was enrolled.
+    (listed,) = [b for b in winback.json("batches")["batches"] if b["id"] == batch_id]
+    assert (listed["status"], listed["decided_by"]) == ("expired", "expiry")
+    for n in (1, 2):
+        (person,) = winback.json("whois", f"person{n}@gmail.com")["contacts"]
+        assert person["enrollments"] == []
+    again = winback("approve", str(batch_id), "--by", "maria", "--now", LATER)
+    assert again.stderr.strip() == f"error: batch {batch_id} is already expired by expiry"
+
+
+def test_approve_says_how_many_already_walk_which_track(winback: Winback, tmp_path: Path) -> None:
+    """A broker who ranks stalled applications above rate drops: one member went that way."""
+    book(winback, tmp_path)
+    # Person 5: a refinance candidate whose withdrawn application turns 90 days old tomorrow.
+    application = book_row(
+        loan_number="L5b", email="person5@gmail.com", loan_status="withdrawn",
+        funded_date="", first_payment_date="", fallout_date="2026-06-27",
+    )  # fmt: skip
+    rows = [person(5), application]
+    path = tmp_path / "more.csv"
+    path.write_bytes(csv_bytes(rows))
+    winback.json("import", str(path), "--now", NOW)
+    config = tmp_path / "winback.toml"
+    config.write_text(
+        "[triggers]\npriority = ['fallout_anniversary', 'rate_drop', 'loan_age', "
+        "'closing_anniversary', 'arm_reset', 'pmi_removal', 'fha_mip']\n"
+    )
+    env = {"WINBACK_CONFIG": str(config)}
+    winback.json("evaluate", "--now", NOW, env=env)
+    batch_id = pending_rate_drop(winback)
+    (stalled,) = winback.json("evaluate", "--now", LATER, env=env)["batches"]
+    assert (stalled["trigger"], stalled["size"]) == ("fallout_anniversary", 1)
+
+    approved = winback("approve", str(batch_id), "--by", "maria", "--now", LATER, env=env)
+    assert approved.exit_code == 0, approved.output
+    assert approved.stdout.strip() == (
+        f"batch {batch_id} approved by maria: 2 people enrolled; 1 already on the stalled track"
+    )
+    (listed,) = [b for b in winback.json("batches")["batches"] if b["id"] == batch_id]
+    assert (listed["size"], listed["status"]) == (3, "approved")
+
+
+def test_approve_json_carries_who_already_walks_a_track(winback: Winback, tmp_path: Path) -> None:
+    book(winback, tmp_path)
+    winback.json("evaluate", "--now", NOW)
+    approved = winback.json("approve", str(pending_rate_drop(winback)), "--by", "maria",
+                            "--now", NOW)  # fmt: skip
+    assert (approved["enrolled"], approved["already_on_track"]) == (2, {})
+
+
+SAMPLE_DAY = "2026-12-03T15:00:00Z"  # the bundled history ends 2026-09-24 at 7.03 %
+BORROWER = "brandonestes456@gmail.com"  # 8.25 % since 2024, an LTV now below 80 %
+
+
+def test_on_the_sample_book_the_refinance_batch_keeps_the_borrower_the_pmi_batch_would_take(
+    winback: Winback,
+) -> None:
+    """Before the priority, the auto-approved pmi_removal batch of the same evaluation enrolled
+    this borrower first, and approving the refinance batch said "0 people enrolled"."""
+    imported = winback.json("import", str(demo_book_path()), "--now", SAMPLE_DAY)
+    assert imported["rejected"] == 0
+    winback.json("rates", "load", "bundled", "--now", SAMPLE_DAY)
+
+    evaluated = winback("evaluate", "--now", SAMPLE_DAY)
+
+    assert evaluated.exit_code == 0, evaluated.output
+    (borrower,) = winback.json("whois", BORROWER)["contacts"]
+    assert borrower["enrollments"] == []  # not taken by the auto-approved pmi_removal batch
+    (refinance,) = [b for b in winback.json("batches")["batches"] if b["trigger"] == "rate_drop"]
+    assert (refinance["size"], refinance["status"]) == (1, "pending_approval")  # the borrower
+    (pmi_line,) = [line for line in evaluated.stdout.splitlines() if "pmi_removal" in line]
+    assert pmi_line.endswith("approved; 1 person already in a pending rate_drop batch")
+    batch_id = refinance["id"]
+
+    approved = winback("approve", str(batch_id), "--by", "maria", "--now", SAMPLE_DAY)
+
+    assert approved.stdout.strip() == f"batch {batch_id} approved by maria: 1 person enrolled"
+    (borrower,) = winback.json("whois", BORROWER)["contacts"]
+    assert [(e["track"], e["status"]) for e in borrower["enrollments"]] == [("refinance", "active")]

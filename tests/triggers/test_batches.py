@@ -11,13 +11,17 @@ from sqlalchemy.orm import Session
 
 from core.audit.models import AuditEvent
 from core.batches.models import Batch
-from core.batches.service import BatchError, expire_pending, get_batch, members
+from core.batches.service import BatchError, BatchExpired, expire_pending, get_batch, members
 from core.book.models import Contact
+from core.config import Config, load_config
 from core.flows import Evaluation, approve_batch, evaluate, reject_batch
 from core.outreach.models import ACTIVE, COMPLETED, Enrollment, Message
+from core.rates.models import MarketRate
+from core.triggers.registry import TRIGGERS
 from tests.triggers.factories import (
     NOW,
     QUALIFYING_LOAN,
+    TODAY,
     config_with,
     default_config,
     make_contact,
@@ -227,15 +231,24 @@ def test_deciding_a_batch_that_does_not_exist(session: Session) -> None:
 
 def test_a_member_already_in_a_sequence_is_not_enrolled_twice(session: Session) -> None:
     batch, (person,) = rate_drop_batch(session)
-    # Between the evaluation and the approval, a stalled application of theirs was picked up.
+    # Between the evaluation and the approval, a stalled application of theirs was picked up by
+    # a trigger this broker ranks above rate drops.
+    first = ("fallout_anniversary", "rate_drop")
+    stalled_first = load_config(
+        overrides={"triggers": {"priority": [*first, *(n for n in TRIGGERS if n not in first)]}}
+    )
     QUALIFYING_LOAN["fallout_anniversary"](session, session.get_one(Contact, person))
-    (stalled,) = run(session, only=["fallout_anniversary"]).batches
+    (stalled,) = evaluate(session=session, now=NOW, config=stalled_first, tracks=shipped_tracks(),
+                          only=["fallout_anniversary"]).batches  # fmt: skip
     assert stalled.status == "approved"
     _, outcome = approve_batch(
         session=session, batch_id=batch.id, by="maria", now=NOW, tracks=shipped_tracks()
     )
     assert (outcome.enrolled, outcome.already_in_a_sequence) == (0, 1)
+    assert outcome.already_on_track == {"stalled": 1}
     assert [e.track for e in session.scalars(select(Enrollment))] == ["stalled"]
+    (event,) = audit(session, "batch.enrolled")[-1:]
+    assert event.details["already_on_track"] == {"stalled": 1}
 
 
 def test_a_person_put_on_a_track_by_one_trigger_is_left_out_of_the_next(
@@ -278,3 +291,154 @@ def test_a_trigger_without_a_track_leaves_its_people_free_for_the_next(session: 
         for batch in result.batches
     }
     assert held == {"pmi_removal": {person.id}, "fha_mip": {person.id}}
+
+
+# An approval never sends figures from a rate that has moved.
+
+LATER = NOW + timedelta(days=1)
+
+
+def approve(session: Session, batch: Batch, config: Config | None = None) -> None:
+    """Maria approves the batch a day after it was made."""
+    approve_batch(session=session, batch_id=batch.id, by="maria", now=LATER,
+                  tracks=shipped_tracks(), config=config or default_config())  # fmt: skip
+
+
+def refused_and_expired(session: Session, batch: Batch, message: str) -> None:
+    """The approval was refused with `message`; the batch expired, nobody enrolled."""
+    with pytest.raises(BatchExpired) as refused:
+        approve(session, batch)
+    assert str(refused.value) == message
+    assert (batch.status, batch.decided_by, batch.decided_at) == ("expired", "expiry", LATER)
+    (event,) = audit(session, "batch.expired")
+    assert (event.actor, event.subject_id, event.reason) == ("maria", str(batch.id), message)
+    assert audit(session, "batch.approved") == []
+    assert list(session.scalars(select(Enrollment))) == []
+    assert not any(m.live for m in members(session=session, batch_id=batch.id))
+
+
+def test_approving_after_the_offer_moved_past_the_tolerance_is_refused_and_expires(
+    session: Session,
+) -> None:
+    batch, (person,) = rate_drop_batch(session)
+    set_rate(session, "6.5", on=LATER.date())
+    refused_and_expired(
+        session,
+        batch,
+        f"rates moved from 6.00 % to 6.50 % since batch {batch.id} was made: "
+        "run `winback evaluate` for a fresh batch",
+    )
+    # Its people are free again: the next evaluation batches them at today's rate, if they
+    # still qualify.
+    set_rate(session, "5.9", on=LATER.date())
+    (fresh,) = run(session, LATER, only=["rate_drop"]).batches
+    assert [m.contact_id for m in members(session=session, batch_id=fresh.id)] == [person]
+    assert fresh.rate == Decimal("5.9")
+
+
+@pytest.mark.parametrize(
+    ("revised", "moved"), [("6.125", False), ("5.875", False), ("6.126", True), ("5.87", True)]
+)
+def test_a_revision_of_the_same_observation_is_judged_by_the_tolerance(
+    session: Session, revised: str, moved: bool
+) -> None:
+    """0.125 point either way is still the batch's rate; a hair more is a move."""
+    batch, _ = rate_drop_batch(session)
+    set_rate(session, revised)  # the same day's manual rate, corrected in place
+    if not moved:
+        approve(session, batch)
+        assert batch.status == "approved"
+        return
+    refused_and_expired(
+        session,
+        batch,
+        f"rates moved from 6.00 % to {revised.ljust(4, '0')} % since batch {batch.id} was made: "
+        "run `winback evaluate` for a fresh batch",
+    )
+
+
+def test_the_tolerance_is_configurable(session: Session) -> None:
+    batch, _ = rate_drop_batch(session)
+    set_rate(session, "6.25")
+    wide = load_config(overrides={"batches": {"rate_tolerance_points": 0.25}})
+    approve(session, batch, wide)
+    assert batch.status == "approved"
+
+
+def test_a_newer_observation_within_the_tolerance_still_makes_the_batch_stale(
+    session: Session,
+) -> None:
+    batch, _ = rate_drop_batch(session)
+    set_rate(session, "6.05", on=LATER.date())
+    refused_and_expired(
+        session,
+        batch,
+        f"the 30y rate batch {batch.id} was made on (6.00 % of 2026-09-24) is no longer the "
+        "latest (6.05 % of 2026-09-25 is): run `winback evaluate` for a fresh batch",
+    )
+
+
+def test_a_manual_rate_replacing_the_feed_observation_of_the_same_day_is_a_new_observation(
+    session: Session,
+) -> None:
+    session.add(MarketRate(on=TODAY, product="30y", rate=Decimal("6.0"), source="pmms",
+                           recorded_at=NOW))  # fmt: skip
+    ids = [make_loan(session).contact_id]
+    (batch,) = run(session, only=["rate_drop"]).batches
+    assert batch.priced_on == {
+        "30y": {"rate": "6.00000", "index_rate": "6.00000", "offset": "0.0",
+                "as_of": "2026-09-24", "source": "pmms"}
+    }  # fmt: skip
+    assert [m.contact_id for m in members(session=session, batch_id=batch.id)] == ids
+    set_rate(session, "6.0")  # typed in: a manual rate wins the day, even at the same value
+    refused_and_expired(
+        session,
+        batch,
+        f"the 30y rate batch {batch.id} was made on (6.00 % of 2026-09-24) is no longer the "
+        "latest (6.00 % of 2026-09-24 is): run `winback evaluate` for a fresh batch",
+    )
+
+
+def test_every_product_the_members_were_priced_on_is_checked(session: Session) -> None:
+    """A 15-year borrower's figures come from the 15-year rate: its move refuses the batch."""
+    set_rate(session, "6.0")
+    set_rate(session, "5.5", product="15y")
+    make_loan(session, note_rate="7.0", term_months=180)
+    (batch,) = run(session, only=["rate_drop"]).batches
+    assert (batch.rate_product, set(batch.priced_on or {})) == ("30y", {"15y"})
+    set_rate(session, "7.0", on=LATER.date())  # nobody here was priced on the 30-year rate
+    set_rate(session, "5.75", product="15y", on=LATER.date())
+    refused_and_expired(
+        session,
+        batch,
+        f"15y rates moved from 5.50 % to 5.75 % since batch {batch.id} was made: "
+        "run `winback evaluate` for a fresh batch",
+    )
+
+
+def test_a_batch_of_a_trigger_without_rates_is_approved_whatever_the_rates_do(
+    session: Session,
+) -> None:
+    set_rate(session, "6.0")
+    QUALIFYING_LOAN["loan_age"](session, make_contact(session))
+    held = config_with(loan_age={"approval_required": True})
+    (batch,) = evaluate(session=session, now=NOW, config=held, tracks=shipped_tracks(),
+                        only=["loan_age"]).batches  # fmt: skip
+    assert batch.priced_on is None
+    set_rate(session, "7.0", on=LATER.date())
+    approve(session, batch)
+    assert batch.status == "approved"
+
+
+def test_without_a_configuration_the_batch_offsets_are_used(session: Session) -> None:
+    """Callers that pass no configuration compare like with like: index plus the batch's offset."""
+    session.add(MarketRate(on=TODAY, product="30y", rate=Decimal("6.25"), source="pmms",
+                           recorded_at=NOW))  # fmt: skip
+    make_loan(session)
+    discount = load_config(overrides={"rates": {"offset_30y": -0.25}})
+    (batch,) = evaluate(session=session, now=NOW, config=discount, tracks=shipped_tracks(),
+                        only=["rate_drop"]).batches  # fmt: skip
+    assert batch.rate == Decimal("6.0")
+    _, outcome = approve_batch(session=session, batch_id=batch.id, by="maria", now=LATER,
+                               tracks=shipped_tracks())  # fmt: skip
+    assert (batch.status, outcome.enrolled) == ("approved", 1)
