@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -96,17 +95,10 @@ class Runtime:
 
     @cached_property
     def sms_rate_limiter(self) -> TokenBucket:
-        """Paces SMS: WINBACK_SMS_PER_SECOND from the environment (default 10 per second)."""
+        """Paces SMS for the carrier: WINBACK_SMS_PER_SECOND (default 10 per second)."""
         from core.channels.ratelimit import TokenBucket
-        from core.outreach.dispatcher import DEFAULT_SMS_PER_SECOND
 
-        raw = os.environ.get("WINBACK_SMS_PER_SECOND", "").strip()
-        try:
-            rate = float(raw) if raw else DEFAULT_SMS_PER_SECOND
-        except ValueError:
-            rate = -1.0
-        if not 0 < rate <= 10_000:
-            raise SettingsError("setting WINBACK_SMS_PER_SECOND must be a number of messages/s")
+        rate = self.settings.WINBACK_SMS_PER_SECOND
         return TokenBucket(rate_per_second=rate, burst=max(1, int(rate)))
 
     @cached_property

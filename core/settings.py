@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core import setting_values as values
 
 
 class SettingsError(Exception):
@@ -48,35 +50,79 @@ class Settings(BaseSettings):
     # Not in the contract table but needed to sign tokens; defaults to a value derived
     # from other secrets so a sandbox install works without it.
     WINBACK_SECRET_KEY: str | None = Field(default=None)
+    # SMS pacing for the carrier (the sandbox is not paced).
+    WINBACK_SMS_PER_SECOND: float = 10.0
 
     @field_validator("DATABASE_URL")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgres://", "postgresql")):
-            raise ValueError("must start with sqlite:// or postgresql://")
-        return value
+        return values.database_url(value)
 
     @field_validator("SLACK_API_URL", "TWILIO_API_URL", "PUBLIC_BASE_URL")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return values.http_url(value)
+
+    @field_validator("RATE_FEED_URL")
+    @classmethod
+    def _feed_url(cls, value: str | None) -> str | None:
+        # A path to a rate-sheet file is allowed too (the feeds read file:// and plain paths).
+        if value and value.startswith(("http:", "https:")):
+            values.http_url(value)
+        return value or None
 
     @field_validator("SMTP_URL")
     @classmethod
     def _smtp_url(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("smtp://", "smtp+starttls://", "smtps://")):
-            raise ValueError("must start with smtp://, smtp+starttls:// or smtps://")
-        return value or None
+        return values.smtp_url(value) if value else None
+
+    @field_validator("EMAIL_FROM")
+    @classmethod
+    def _email_from(cls, value: str | None) -> str | None:
+        return values.email_from(value) if value else None
+
+    @field_validator("TWILIO_FROM_NUMBER")
+    @classmethod
+    def _from_number(cls, value: str | None) -> str | None:
+        return values.phone_number(value) if value else None
+
+    @field_validator("TWILIO_ACCOUNT_SID")
+    @classmethod
+    def _account_sid(cls, value: str | None) -> str | None:
+        return values.twilio_sid(value, "AC") if value else None
+
+    @field_validator("TWILIO_MESSAGING_SERVICE_SID")
+    @classmethod
+    def _service_sid(cls, value: str | None) -> str | None:
+        return values.twilio_sid(value, "MG") if value else None
+
+    @field_validator("SLACK_MANAGER_IDS")
+    @classmethod
+    def _managers(cls, value: str) -> str:
+        return values.slack_user_ids(value)
+
+    @field_validator("SLACK_APPROVALS_CHANNEL", "SLACK_TEAM_CHANNEL")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return values.slack_channel_id(value) if value else None
+
+    @field_validator("WINBACK_SMS_PER_SECOND")
+    @classmethod
+    def _sms_rate(cls, value: float) -> float:
+        if not 0 < value <= 10_000:
+            raise ValueError("must be a number of messages per second between 0 and 10,000")
+        return value
 
     @field_validator(
         "COMPANY_NAME", "COMPANY_NMLS_ID", "COMPANY_ADDRESS", "COMPANY_LICENSING", "COMPANY_SUPPORT"
     )
     @classmethod
-    def _disclosure(cls, value: str | None) -> str | None:
+    def _disclosure(cls, value: str | None, info: ValidationInfo) -> str | None:
         # A blank line in .env (`COMPANY_LICENSING=`) is no disclosure: treat it as unset.
-        return (value or "").strip() or None
+        value = (value or "").strip() or None
+        if value and info.field_name == "COMPANY_NMLS_ID":
+            values.nmls_id(value)
+        return value
 
     @field_validator("WINBACK_NOW")
     @classmethod
@@ -84,7 +130,10 @@ class Settings(BaseSettings):
         if value:
             from datetime import datetime
 
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            try:
+                datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("must be an ISO-8601 time, e.g. 2026-09-24T18:00:00Z") from None
         return value or None
 
     @cached_property
@@ -126,7 +175,11 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise SettingsError(f"setting {name} is invalid: {first['msg']}") from None
+        # pydantic prefixes our reasons with "Value error, "; its own ones read fine.
+        reason = first["msg"].removeprefix("Value error, ").splitlines()[0]
+        if reason[:1].isupper():  # pydantic's own: "Input should be a valid number..."
+            reason = f"is invalid: {reason[0].lower()}{reason[1:]}"
+        raise SettingsError(f"setting {name} {reason}") from None
     if settings.slack_enabled and not settings.SLACK_SIGNING_SECRET:
         raise SettingsError("setting SLACK_SIGNING_SECRET is required when SLACK_BOT_TOKEN is set")
     if settings.slack_enabled and not settings.SLACK_APPROVALS_CHANNEL:

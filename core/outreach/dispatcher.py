@@ -15,8 +15,8 @@ How exactly-once holds (SPEC §2.6, §8), with the guards in the database (`clai
 3. **Recover** (`claims.recover_in_flight`): handed over and never settled → ``unknown``,
    never resent; claimed and never handed over → back to the queue.
 
-SMS pacing: a token bucket (``DEFAULT_SMS_PER_SECOND`` = 10 messages/s unless the options
-carry another) is taken before each SMS sent through a carrier; the sandbox is not paced.
+SMS pacing: the options' token bucket (WINBACK_SMS_PER_SECOND, 10 messages/s by default) is
+taken before each SMS sent through a carrier; the sandbox is not paced (it is for the carrier).
 """
 
 from __future__ import annotations
@@ -66,10 +66,9 @@ from core.tracks.render import Rendered, RenderError, render_step
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SMS_PER_SECOND = 10.0
 SessionFactory = Callable[[], Session]
 
-__all__ = ["DEFAULT_SMS_PER_SECOND", "DispatchOptions", "DispatchReport", "dispatch"]
+__all__ = ["DispatchOptions", "DispatchReport", "dispatch"]
 
 
 @dataclass(frozen=True)

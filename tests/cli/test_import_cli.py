@@ -87,8 +87,8 @@ def test_malformed_setting_names_itself(winback, tmp_path: Path) -> None:
     result = winback("import", "x.csv", env={"DATABASE_URL": "mysql://nope"})
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "error: setting DATABASE_URL is invalid: Value error, must start with sqlite:// or "
-        "postgresql://"
+        "error: setting DATABASE_URL names an unsupported database (mysql): use sqlite or "
+        "postgresql"
     )
 
 
