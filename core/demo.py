@@ -116,8 +116,9 @@ def run_demo(
     approved_at = now + timedelta(minutes=5)
     with sessions() as session, session.begin():
         _, enrolled = approve_batch(
-            session=session, batch_id=batch.id, by="demo-manager", now=approved_at, tracks=tracks
-        )
+            session=session, batch_id=batch.id, by="demo-manager", now=approved_at,
+            tracks=tracks, config=config,
+        )  # fmt: skip
         say(
             f"5. A manager approved batch {batch.id}: {enrolled.enrolled} people enrolled in "
             f"the refinance track, {enrolled.messages_scheduled} touches scheduled."
