@@ -23,12 +23,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RatesConfig(_Section):
-    """How the market index becomes this broker's offer rate."""
+# An offset is a spread in points, never a rate: past this it is a rate typed in the wrong key.
+_WIDEST_OFFSET = Decimal("3")
 
+
+class RatesConfig(_Section):
+    """How the market index becomes this broker's offer rate, and which moves need a person."""
+
+    # Every value here is in percentage points (a difference of rates), none is a rate, so
+    # none goes through the rate parser: 0.125 is an eighth of a point, not 12.5 %.
     offset_30y: Decimal = Decimal("0")
     offset_15y: Decimal = Decimal("0")
     fifteen_year_max_term_months: int = Field(240, ge=0)
+    max_move_points: Decimal = Field(Decimal("1.0"), gt=0, le=5)
+
+    @field_validator("offset_30y", "offset_15y")
+    @classmethod
+    def _offset_is_points(cls, value: Decimal) -> Decimal:
+        if abs(value) > _WIDEST_OFFSET:
+            raise ValueError(
+                f"{value} is not an offset: write the points added to the index "
+                f"(e.g. -0.125), at most {_WIDEST_OFFSET} either way, not a rate"
+            )
+        return value
 
     def offset(self, product: str) -> Decimal:
         """The configured offset for `30y` or `15y`."""

@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 from core.audit.models import AuditEvent
 from core.audit.service import record
 from core.batches.service import expire_pending
-from core.config import Config
+from core.config import Config, RatesConfig
 from core.flows import evaluate
 from core.locks import only_one_worker
 from core.outreach.claims import recover_in_flight
 from core.outreach.dispatcher import DispatchOptions, dispatch
 from core.rates.feeds import RateFeed
 from core.rates.parsers import FeedError
-from core.rates.service import fetch_and_record, rate_changed_since
+from core.rates.service import fetch_and_record, held_rates, rate_changed_since
 from core.tracks.config import Track
 
 logger = logging.getLogger(__name__)
@@ -42,18 +42,39 @@ LOCK_EXPIRE = "expire_batches"
 
 
 def fetch_rates_job(
-    *, session_factory: SessionFactory, now: datetime, feed: RateFeed
+    *,
+    session_factory: SessionFactory,
+    now: datetime,
+    feed: RateFeed,
+    rates: RatesConfig | None = None,
 ) -> dict[str, Any]:
-    """Fetch today's market rates; a feed failure is reported, never raised."""
+    """Fetch today's market rates, holding typo-like jumps; a feed failure is reported, not raised.
+
+    `rates` defaults to the shipped [rates] settings; the summary lists every observation still
+    held for an operator's `winback rates confirm`, with why, so no tick lets one go unnoticed.
+    """
+    max_move = (rates or RatesConfig()).max_move_points
     with session_factory() as session, session.begin():
         if not only_one_worker(session, LOCK_FETCH):
             return {"skipped": "another worker is fetching"}
         try:
-            result = fetch_and_record(session=session, feed=feed, now=now)
+            result = fetch_and_record(session=session, feed=feed, now=now, max_move=max_move)
         except FeedError as exc:
             logger.warning("rates not fetched: %s", exc)
-            return {"error": str(exc)}
-    return {"inserted": result.inserted, "updated": result.updated}
+            summary: dict[str, Any] = {"error": str(exc)}
+        else:
+            summary = {"inserted": result.inserted, "updated": result.updated}
+            if result.future:
+                summary["future"] = result.future
+        held = held_rates(session=session)
+    # Keys appear only when there is something to say, so a quiet week reads as before.
+    if held:
+        summary["held"] = [
+            {"product": item.product, "date": item.on.isoformat(), "rate": float(item.rate),
+             "source": item.source, "why": item.reason}
+            for item in held
+        ]  # fmt: skip
+    return summary
 
 
 def last_evaluation(session: Session) -> datetime | None:
@@ -139,7 +160,9 @@ def tick(
     """Everything the worker does, once, in order; a JSON-able summary of each step."""
     summary: dict[str, Any] = {}
     summary["rates"] = (
-        fetch_rates_job(session_factory=session_factory, now=now, feed=feed)
+        fetch_rates_job(
+            session_factory=session_factory, now=now, feed=feed, rates=options.config.rates
+        )
         if feed is not None
         else {"skipped": "no feed"}
     )

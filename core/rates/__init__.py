@@ -12,12 +12,14 @@ from core.rates.parsers import (
     EmptySeriesError,
     FeedError,
     Observation,
+    RateError,
     load_history_file,
     parse_any_csv,
     parse_fred_json,
     parse_freddie_pmms_csv,
     parse_fredgraph_csv,
     parse_history_csv,
+    parse_rate,
     parse_rate_sheet,
 )
 
@@ -27,6 +29,7 @@ __all__ = [
     "FredApiFeed",
     "FredGraphFeed",
     "Observation",
+    "RateError",
     "RateFeed",
     "UrlRateSheetFeed",
     "feed_from_settings",
@@ -37,5 +40,6 @@ __all__ = [
     "parse_freddie_pmms_csv",
     "parse_fredgraph_csv",
     "parse_history_csv",
+    "parse_rate",
     "parse_rate_sheet",
 ]

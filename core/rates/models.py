@@ -12,7 +12,7 @@ from core.db import Base
 
 
 class MarketRate(Base):
-    """One observation: the rate of a product on a date, from a source."""
+    """One observation: the rate of a product on a date, from a source (held ones unused)."""
 
     __tablename__ = "market_rates"
     __table_args__ = (
@@ -25,4 +25,6 @@ class MarketRate(Base):
     product: Mapped[str] = mapped_column(String(4))  # "30y" or "15y"
     rate: Mapped[Decimal]
     source: Mapped[str] = mapped_column(String(200))
-    recorded_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]  # when it entered the index: recorded, or confirmed if held
+    # Why a feed's jump is held out of the index until an operator confirms it; NULL = in use.
+    held_reason: Mapped[str | None] = mapped_column(String(200))

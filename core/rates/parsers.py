@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,18 +18,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from core.book.normalize import CellError
+from core.book.normalize import parse_rate as parse_note_rate
+
 log = logging.getLogger(__name__)
 
 PRODUCTS = ("30y", "15y")
 SERIES_PRODUCTS = {"MORTGAGE30US": "30y", "MORTGAGE15US": "15y"}
 PRODUCT_SERIES = {product: series for series, product in SERIES_PRODUCTS.items()}
 
-# A plausible mortgage rate, in percent; anything else is a feed defect, not a market move.
-LOWEST_RATE = Decimal(0)
-HIGHEST_RATE = Decimal(25)
+# A plausible mortgage rate, in percent (SPEC §4); anything else is a typo or a feed defect.
+LOWEST_RATE = Decimal(1)
+HIGHEST_RATE = Decimal(20)
 
 _MISSING = {"", "."}
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _PRODUCT_ALIASES = {
@@ -66,6 +67,25 @@ class FeedError(Exception):
 
 class EmptySeriesError(FeedError):
     """The payload was well formed but held no usable rate at all."""
+
+
+class RateError(ValueError):
+    """A market rate that cannot be recorded (not a rate, implausible, wrong product, future)."""
+
+
+def parse_rate(text: str) -> Decimal:
+    """A rate in percent from `6.5`, `6.500%`, ` 6.5 % ` or the fraction `0.065`; 1-20 % only."""
+    # One reading everywhere: the importer's note-rate parser decides what the text means
+    # (0.065 is a fraction, 6.5 and 6.5% are percent), and the plausible band is checked here.
+    try:
+        rate = parse_note_rate(text)
+    except CellError:
+        rate = None
+    if rate is None or not LOWEST_RATE <= rate <= HIGHEST_RATE:
+        raise RateError(
+            f"{_clip(text.strip())} is not a rate from {LOWEST_RATE} to {HIGHEST_RATE} %"
+        )
+    return rate
 
 
 @dataclass(frozen=True)
@@ -118,40 +138,27 @@ def _date(value: object, source: str, at: str) -> date:
     raise FeedError(f"{at}: {_clip(value)} is not a date", where=source)
 
 
-def _rate(value: object, source: str, at: str) -> Decimal | None:
-    """The rate as a Decimal, or None when the source marks it missing ("" or ".")."""
+def _rate_text(value: object, source: str, at: str) -> str | None:
+    """A rate cell as text for `parse_rate`, or None when the source marks it missing."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FeedError(f"{at}: rate {_clip(value)} is not a number", where=source)
     if isinstance(value, float):
-        # repr is the shortest round-trip form, so 6.125 stays Decimal("6.125").
-        if not math.isfinite(value):
-            raise FeedError(f"{at}: rate {_clip(value)} is not a number", where=source)
-        return Decimal(repr(value))
+        # repr is the shortest round-trip form, so 6.125 stays "6.125", not 6.12499999...
+        return repr(value)
     text = value.strip() if isinstance(value, str) else str(value)
-    if text in _MISSING:
-        return None
-    if not _NUMBER.fullmatch(text):
-        raise FeedError(f"{at}: rate {_clip(value)} is not a number", where=source)
-    return Decimal(text)
+    return None if text in _MISSING else text
 
 
-def _observe(
-    on: date, product: str, rate: Decimal | None, source: str, at: str
-) -> Observation | None:
-    """An observation, or None when the rate is missing or implausible (the latter is logged)."""
-    if rate is None:
+def _observe(on: date, product: str, text: str | None, source: str, at: str) -> Observation | None:
+    """An observation, or None when the rate is missing or refused (the latter is logged)."""
+    if text is None:
         return None
-    if not LOWEST_RATE < rate < HIGHEST_RATE:
-        log.warning(
-            "%s: %s: rejected %s rate %s%% for %s (outside 0-25%%)",
-            source,
-            at,
-            product,
-            rate,
-            on.isoformat(),
-        )
+    try:
+        rate = parse_rate(text)
+    except RateError as exc:
+        log.warning("%s: %s: rejected %s rate for %s: %s", source, at, product, on.isoformat(), exc)
         return None
     return Observation(on=on, product=product, rate=rate, source=source)
 
@@ -214,7 +221,7 @@ def read_fred_page(payload: str | bytes, *, product: str, source: str) -> FredPa
         if not isinstance(row, dict):
             raise FeedError(f"{at} is not an object", where=source)
         on = _date(row.get("date"), source, at)
-        observation = _observe(on, product, _rate(row.get("value"), source, at), source, at)
+        observation = _observe(on, product, _rate_text(row.get("value"), source, at), source, at)
         if observation:
             found.append(observation)
     return FredPage(observations=found, returned=len(rows), count=count)
@@ -269,7 +276,8 @@ def _wide_rows(
     for line, row in enumerate(rows[1:], start=2):
         at = f"line {line}"
         rates = {
-            product: _rate(_field(row, index), source, at) for index, product in columns.items()
+            product: _rate_text(_field(row, index), source, at)
+            for index, product in columns.items()
         }
         if all(rate is None for rate in rates.values()):
             continue  # e.g. Freddie Mac's newest week published before its rates
@@ -343,7 +351,7 @@ def _parse_long_rows(rows: list[list[str]], source: str) -> list[Observation]:
     found = []
     for line, row in enumerate(rows[1:], start=2):
         at = f"line {line}"
-        rate = _rate(_field(row, positions["rate"]), source, at)
+        rate = _rate_text(_field(row, positions["rate"]), source, at)
         product = _product(_field(row, positions["product"]), source, at)
         if rate is None or product is None:
             continue
@@ -392,7 +400,7 @@ def _parse_rate_list(entries: list[Any], source: str) -> list[Observation]:
         at = f"rate {index}"
         if not isinstance(entry, dict):
             raise FeedError(f"{at} is not an object", where=source)
-        rate = _rate(entry.get("rate"), source, at)
+        rate = _rate_text(entry.get("rate"), source, at)
         product = _product(entry.get("product"), source, at)
         if rate is None or product is None:
             continue

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,12 +17,14 @@ from core.config import RatesConfig
 from core.rates.feeds import RateFeed
 from core.rates.models import MarketRate
 from core.rates.parsers import (
-    HIGHEST_RATE,
-    LOWEST_RATE,
     PRODUCTS,
     Observation,
+    RateError,
     load_history_file,
+    parse_rate,
 )
+
+log = logging.getLogger(__name__)
 
 BUNDLED_HISTORY = Path(__file__).resolve().parent.parent / "data" / "pmms_weekly.csv"
 BUNDLED_SOURCE = "pmms"
@@ -33,8 +36,19 @@ _SOURCE_LENGTH = 200
 _PRODUCT_WORDS = {"30y": "30-year", "15y": "15-year"}
 
 
-class RateError(ValueError):
-    """A market rate that cannot be recorded (wrong product, implausible value)."""
+class RateMoveError(RateError):
+    """A typed rate so far from the product's latest observation that it needs --confirm."""
+
+
+@dataclass(frozen=True)
+class HeldRate:
+    """An observation stored but kept out of the index until an operator confirms it."""
+
+    product: str
+    on: date
+    rate: Decimal
+    source: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,8 @@ class RecordResult:
     updated: int
     unchanged: int
     latest: dict[str, Observation | None]
+    held: list[HeldRate] = field(default_factory=list)  # held by this recording
+    future: int = 0  # refused: dated after today
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,11 @@ def format_rate(value: Decimal) -> str:
     return f"{whole}.{fraction.ljust(2, '0')}"
 
 
+def _plain(value: Decimal) -> str:
+    """A rate without trailing zeros or exponent, as the audit trail keeps it: 6.125, 7."""
+    return f"{value.normalize():f}"
+
+
 def index_words(source: str, product: str, rate: Decimal, on: date) -> str:
     """The index in words a loan officer recognizes: where it came from, its rate and date."""
     term = _PRODUCT_WORDS.get(product, product)
@@ -90,17 +111,21 @@ def index_words(source: str, product: str, rate: Decimal, on: date) -> str:
 
 
 def _checked(observation: Observation) -> Observation:
-    """The observation with its rate at stored precision; RateError when it cannot be right."""
+    """The observation with its rate read by the one rate parser; RateError when it is wrong."""
     if observation.product not in PRODUCTS:
         raise RateError(f"product {observation.product!r} is not one of {', '.join(PRODUCTS)}")
-    rate = observation.rate
-    if not (rate.is_finite() and LOWEST_RATE < rate < HIGHEST_RATE):
-        raise RateError(f"rate {rate}% is outside {LOWEST_RATE}-{HIGHEST_RATE}%")
-    rate = rate.quantize(_STORED_PLACES)
-    if rate <= LOWEST_RATE:
-        raise RateError(f"rate {observation.rate}% rounds to zero")
+    try:
+        # The same parser as every other way in: a Decimal 0.065 is 6.5 % like the text is.
+        rate = parse_rate(format(observation.rate, "f"))
+    except RateError as exc:
+        raise RateError(f"{observation.product} rate of {observation.on}: {exc}") from None
     source = observation.source[:_SOURCE_LENGTH]
-    return Observation(on=observation.on, product=observation.product, rate=rate, source=source)
+    return Observation(
+        on=observation.on,
+        product=observation.product,
+        rate=rate.quantize(_STORED_PLACES),
+        source=source,
+    )
 
 
 def _existing(
@@ -127,17 +152,53 @@ def _existing(
     return found
 
 
+def _not_future(observations: Iterable[Observation], today: date) -> tuple[list[Observation], int]:
+    """The observations dated today or earlier, and how many were refused as future-dated."""
+    kept, future = [], 0
+    for observation in observations:
+        if observation.on > today:
+            log.warning(
+                "refused %s rate %s%% from %s: dated %s, after today (%s)",
+                observation.product,
+                format_rate(observation.rate),
+                observation.source,
+                observation.on.isoformat(),
+                today.isoformat(),
+            )
+            future += 1
+        else:
+            kept.append(observation)
+    return kept, future
+
+
 def record_observations(
-    *, session: Session, observations: Iterable[Observation], now: datetime
+    *,
+    session: Session,
+    observations: Iterable[Observation],
+    now: datetime,
+    max_move: Decimal | None = None,
 ) -> RecordResult:
-    """Store observations, keyed by (date, product, source): insert new, update changed rates."""
+    """Store observations, keyed by (date, product, source): insert new, update changed rates.
+
+    Observations dated after today are refused (counted, not stored). With `max_move`, a new
+    newest observation farther than that from the product's latest is stored but held.
+    """
     wanted = {}
     for observation in map(_checked, observations):
         wanted[(observation.on, observation.product, observation.source)] = observation
+    kept, future = _not_future(wanted.values(), now.date())
+    wanted = {(item.on, item.product, item.source): item for item in kept}
     existing = _existing(session, wanted)
-    updated = unchanged = 0
+    changed = [
+        item
+        for key, item in wanted.items()
+        if key not in existing or existing[key].rate != item.rate
+    ]
+    verdicts = {} if max_move is None else _judge_moves(session, changed, now.date(), max_move)
     new_rows = []
-    for key, observation in wanted.items():
+    for observation in changed:
+        key = (observation.on, observation.product, observation.source)
+        reason = verdicts.get(key)
         row = existing.get(key)
         if row is None:
             new_rows.append(
@@ -147,21 +208,97 @@ def record_observations(
                     rate=observation.rate,
                     source=observation.source,
                     recorded_at=now,
+                    held_reason=reason,
                 )
             )
-        elif row.rate != observation.rate:
-            row.rate, row.recorded_at = observation.rate, now
-            updated += 1
         else:
-            unchanged += 1
+            row.rate, row.recorded_at = observation.rate, now
+            if key in verdicts:  # a checked revision: held again, or released if it now fits
+                row.held_reason = reason
     session.add_all(new_rows)
     session.flush()
+    held = [
+        HeldRate(product=product, on=on, rate=wanted[(on, product, source)].rate, source=source,
+                 reason=reason)
+        for (on, product, source), reason in verdicts.items()
+        if reason is not None
+    ]  # fmt: skip
+    for item in held:
+        log.warning("%s", held_warning(item))
     return RecordResult(
         inserted=len(new_rows),
-        updated=updated,
-        unchanged=unchanged,
+        updated=len(changed) - len(new_rows),
+        unchanged=len(wanted) - len(changed),
         latest=latest_observations(session=session, on=now.date()),
+        held=held,
+        future=future,
     )
+
+
+def held_warning(item: HeldRate) -> str:
+    """The line that tells an operator a feed's rate is held and how to release it."""
+    return (
+        f"held {item.product} rate {format_rate(item.rate)} % of {item.on.isoformat()} from "
+        f"{item.source}: {item.reason}; if it is right: winback rates confirm "
+        f"--product {item.product} --date {item.on.isoformat()}"
+    )
+
+
+def _move_reason(rate: Decimal, reference: Observation) -> str:
+    """How far a rate is from the reference observation, in the words of the error line."""
+    points = format_rate(abs(rate - reference.rate))
+    return (
+        f"{points} points from the latest observation "
+        f"({format_rate(reference.rate)} % on {reference.on.isoformat()})"
+    )
+
+
+def _reference(
+    session: Session, product: str, today: date, besides: set[tuple[date, str]]
+) -> Observation | None:
+    """The product's index in effect today, not counting the (date, source) pairs `besides`."""
+    query = (
+        select(MarketRate)
+        .where(
+            MarketRate.product == product,
+            MarketRate.on <= today,
+            MarketRate.held_reason.is_(None),
+        )
+        .order_by(*_newest_first())
+        .limit(len(besides) + 1)
+    )
+    for row in session.scalars(query):
+        if (row.on, row.source) not in besides:
+            return _as_observation(row)
+    return None
+
+
+def _judge_moves(
+    session: Session, changed: list[Observation], today: date, max_move: Decimal
+) -> dict[tuple[date, str, str], str | None]:
+    """For each new or revised observation that would lead the index, why it is held (or None).
+
+    Only observations on or after the product's latest are judged, each against the one before
+    it: older weeks are history, whose real jumps (1980: 1.4 points in a week) stand.
+    """
+    verdicts: dict[tuple[date, str, str], str | None] = {}
+    for product in PRODUCTS:
+        mine = sorted(
+            (item for item in changed if item.product == product),
+            key=lambda item: (item.on, item.source != MANUAL_SOURCE),
+        )
+        reference = _reference(session, product, today, {(item.on, item.source) for item in mine})
+        if reference is None:
+            continue  # nothing to compare with: a first fetch is history like a loaded file
+        for item in mine:
+            if item.on < reference.on:
+                continue
+            key = (item.on, item.product, item.source)
+            if abs(item.rate - reference.rate) > max_move:
+                verdicts[key] = _move_reason(item.rate, reference)
+            else:
+                verdicts[key], reference = None, item
+    return verdicts
 
 
 def _newest_first() -> tuple[object, ...]:
@@ -176,10 +313,10 @@ def _newest_first() -> tuple[object, ...]:
 
 
 def latest_index(*, session: Session, product: str, on: date) -> MarketRate | None:
-    """The product's newest market rate dated on or before `on` (manual wins a tie)."""
+    """The product's newest market rate in use dated on or before `on` (manual wins a tie)."""
     query = (
         select(MarketRate)
-        .where(MarketRate.product == product, MarketRate.on <= on)
+        .where(MarketRate.product == product, MarketRate.on <= on, MarketRate.held_reason.is_(None))
         .order_by(*_newest_first())
         .limit(1)
     )
@@ -228,7 +365,9 @@ def _latest_recorded_by(
     session: Session, product: str, cutoff: datetime | None, on: date | None
 ) -> MarketRate | None:
     """The product's index in effect counting only rows recorded at or before `cutoff`."""
-    query = select(MarketRate).where(MarketRate.product == product)
+    query = select(MarketRate).where(
+        MarketRate.product == product, MarketRate.held_reason.is_(None)
+    )
     if cutoff is not None:
         query = query.where(MarketRate.recorded_at <= cutoff)
     if on is not None:
@@ -251,10 +390,37 @@ def rate_changed_since(*, session: Session, since: datetime, on: date | None = N
 
 
 def record_manual_rate(
-    *, session: Session, rate: Decimal, product: str, on: date, now: datetime, actor: str
+    *,
+    session: Session,
+    rate: Decimal,
+    product: str,
+    on: date,
+    now: datetime,
+    actor: str,
+    max_move: Decimal | None = None,
+    confirm: bool = False,
 ) -> RecordResult:
-    """Record a rate the broker typed in (source 'manual'), with an audit event."""
-    observation = Observation(on=on, product=product, rate=rate, source=MANUAL_SOURCE)
+    """Record a rate the broker typed in (source 'manual'), with an audit event.
+
+    Refused when dated after today, and (RateMoveError) when farther than `max_move` from the
+    product's latest observation unless `confirm`.
+    """
+    today = now.date()
+    if on > today:
+        raise RateError(f"the {product} rate is dated {on}, after today ({today})")
+    observation = _checked(Observation(on=on, product=product, rate=rate, source=MANUAL_SOURCE))
+    details = {"product": product, "on": on.isoformat(), "rate": _plain(observation.rate)}
+    if max_move is not None:
+        # A typed rate is judged against the latest whatever its date: a typo is a typo.
+        reference = _reference(session, product, today, {(on, MANUAL_SOURCE)})
+        if reference and abs(observation.rate - reference.rate) > max_move:
+            moved = _move_reason(observation.rate, reference)
+            if not confirm:
+                raise RateMoveError(
+                    f"{product} rate {format_rate(observation.rate)} % is {moved}: "
+                    "run again with --confirm if it is right"
+                )
+            details["confirmed_move"] = moved
     result = record_observations(session=session, observations=[observation], now=now)
     record(
         session=session,
@@ -263,9 +429,64 @@ def record_manual_rate(
         action="rate_set",
         subject_type="market_rate",
         subject_id=f"{product}:{on.isoformat()}",
-        details={"product": product, "on": on.isoformat(), "rate": str(rate)},
+        details=details,
     )
     return result
+
+
+def _held_rows(session: Session, product: str | None, on: date | None) -> list[MarketRate]:
+    """The held rows, of one product and one date when given, oldest first."""
+    query = select(MarketRate).where(MarketRate.held_reason.is_not(None))
+    if product is not None:
+        query = query.where(MarketRate.product == product)
+    if on is not None:
+        query = query.where(MarketRate.on == on)
+    return list(session.scalars(query.order_by(MarketRate.on, MarketRate.product, MarketRate.id)))
+
+
+def _held(row: MarketRate) -> HeldRate:
+    """A held row as a plain value."""
+    return HeldRate(
+        product=row.product,
+        on=row.on,
+        rate=row.rate,
+        source=row.source,
+        reason=row.held_reason or "",
+    )
+
+
+def held_rates(*, session: Session) -> list[HeldRate]:
+    """Every observation held out of the index until an operator confirms it, oldest first."""
+    return [_held(row) for row in _held_rows(session, None, None)]
+
+
+def confirm_held(
+    *,
+    session: Session,
+    now: datetime,
+    actor: str,
+    product: str | None = None,
+    on: date | None = None,
+) -> list[HeldRate]:
+    """Release held observations (of a product, of a date) into the index, each audited."""
+    confirmed = []
+    for row in _held_rows(session, product, on):
+        item = _held(row)
+        # It enters the index now: recorded_at moves so the next evaluation sees the move.
+        row.held_reason, row.recorded_at = None, now
+        record(
+            session=session,
+            at=now,
+            actor=actor,
+            action="rate_confirmed",
+            subject_type="market_rate",
+            subject_id=f"{item.product}:{item.on.isoformat()}",
+            reason=item.reason,
+            details={"source": item.source, "rate": _plain(item.rate)},
+        )
+        confirmed.append(item)
+    session.flush()
+    return confirmed
 
 
 def _refetch_start(session: Session) -> date | None:
@@ -282,10 +503,14 @@ def _refetch_start(session: Session) -> date | None:
     return min(newest[product] for product in PRODUCTS) - REFETCH_OVERLAP
 
 
-def fetch_and_record(*, session: Session, feed: RateFeed, now: datetime) -> RecordResult:
-    """Fetch new observations from the feed and record them; FeedError propagates."""
+def fetch_and_record(
+    *, session: Session, feed: RateFeed, now: datetime, max_move: Decimal | None
+) -> RecordResult:
+    """Fetch new observations and record them, holding jumps past `max_move`; FeedError raises."""
     observations = feed.fetch(since=_refetch_start(session))
-    return record_observations(session=session, observations=observations, now=now)
+    return record_observations(
+        session=session, observations=observations, now=now, max_move=max_move
+    )
 
 
 def history_source(path: Path) -> str:
@@ -296,6 +521,6 @@ def history_source(path: Path) -> str:
 
 
 def load_history(*, session: Session, path: Path, now: datetime) -> RecordResult:
-    """Record every observation of a history CSV; FeedError when it cannot be read."""
+    """Record a history CSV as it is (real jumps stand), up to today; FeedError if unreadable."""
     observations = load_history_file(path, source=history_source(path))
     return record_observations(session=session, observations=observations, now=now)

@@ -127,12 +127,35 @@ def test_fred_json_empty_series_is_an_error(body: str) -> None:
 
 
 def test_implausible_rate_is_rejected_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    rows = [("2024-12-05", "6.69"), ("2024-12-12", "30"), ("2024-12-19", "0")]
+    rows = [("2024-12-05", "6.69"), ("2024-12-12", "30"), ("2024-12-19", "0"), ("2024-12-26", "21")]
     with caplog.at_level(logging.WARNING, logger="core.rates"):
         found = parse_fred_json(fred_envelope(rows), product="30y", source="fred")
     assert rates(found) == {date(2024, 12, 5): Decimal("6.69")}
-    assert "rejected 30y rate 30% for 2024-12-12" in caplog.text
-    assert "rejected 30y rate 0% for 2024-12-19" in caplog.text
+    assert "rejected 30y rate for 2024-12-12: '30' is not a rate from 1 to 20 %" in caplog.text
+    assert "rejected 30y rate for 2024-12-19: '0' is not a rate from 1 to 20 %" in caplog.text
+    assert "rejected 30y rate for 2024-12-26: '21' is not a rate from 1 to 20 %" in caplog.text
+
+
+@pytest.mark.parametrize("written", ["6.5", "6.500%", "0.065", " 6.5 % ", "6.50 %"], ids=repr)
+def test_every_feed_format_reads_a_rate_as_the_cli_and_importer_do(written: str) -> None:
+    cell = written.strip()
+    texts = {
+        "sheet_json": json.dumps(
+            {"rates": [{"date": "2026-09-24", "product": "30y", "rate": written}]}
+        ),
+        "sheet_csv": f"date,product,rate\n2026-09-24,30y,{cell}\n",
+        "history": f"date,rate_30y,rate_15y\n2026-09-24,{cell},\n",
+        "fred_json": fred_envelope([("2026-09-24", written)]),
+    }
+    for kind, text in texts.items():
+        (found,) = PARSERS[kind](text)
+        assert found.rate == Decimal("6.5"), kind
+
+
+def test_a_json_fraction_number_is_a_percentage_too() -> None:
+    body = json.dumps([{"date": "2026-09-24", "product": "15y", "rate": 0.05875}])
+    (found,) = parse_rate_sheet(body, content_type="application/json", source="sheet")
+    assert (found.product, found.rate) == ("15y", Decimal("5.875"))
 
 
 def test_fredgraph_current_format() -> None:
@@ -316,17 +339,38 @@ def test_html_page_is_refused_by_every_parser(parse: Callable[[str], object]) ->
         parse(HTML_PAGE)
 
 
+MALFORMED = {
+    "fred_json": fred_envelope([("2024-12-12", "6,60")]),
+    "sheet_json": fred_envelope([("2024-12-12", "6,60")]),
+    "fredgraph": "DATE,MORTGAGE30US\n2024-12-12,six\n",
+    "freddie": "date,pmms30,pmms30p,pmms15\n12/12/2024,6.6.0,,5;8\n",
+}
+
+
 @pytest.mark.parametrize("parse", PARSERS.values(), ids=PARSERS.keys())
-def test_malformed_value_is_an_error_not_a_guess(parse: Callable[[str], object]) -> None:
-    bad = {
-        "fred_json": fred_envelope([("2024-12-12", "6,60")]),
-        "sheet_json": fred_envelope([("2024-12-12", "6,60")]),
-        "fredgraph": "DATE,MORTGAGE30US\n2024-12-12,six\n",
-        "freddie": "date,pmms30,pmms30p,pmms15\n12/12/2024,6.6%,,5.8\n",
-    }
-    text = next((value for key, value in bad.items() if PARSERS[key] is parse), None)
-    text = text or "date,rate_30y,rate_15y\n2024-12-32,6.6,5.8\n"
-    with pytest.raises(FeedError, match=r"is not a (number|date)"):
+def test_malformed_value_is_refused_not_guessed(
+    parse: Callable[[str], object], caplog: pytest.LogCaptureFixture
+) -> None:
+    text = next((value for key, value in MALFORMED.items() if PARSERS[key] is parse), None)
+    text = text or "date,rate_30y,rate_15y\n2024-12-12,6;6,5;8\n"
+    with (
+        caplog.at_level(logging.WARNING, logger="core.rates"),
+        pytest.raises(EmptySeriesError, match="no rates"),
+    ):
+        parse(text)
+    assert "is not a rate from 1 to 20 %" in caplog.text
+
+
+@pytest.mark.parametrize("parse", PARSERS.values(), ids=PARSERS.keys())
+def test_a_bad_date_is_an_error(parse: Callable[[str], object]) -> None:
+    text = "date,rate_30y,rate_15y\n2024-12-32,6.6,5.8\n"
+    if parse in (PARSERS["fred_json"], PARSERS["sheet_json"]):
+        text = fred_envelope([("2024-12-32", "6.6")])
+    elif parse is PARSERS["fredgraph"]:
+        text = "DATE,MORTGAGE30US\n2024-12-32,6.6\n"
+    elif parse is PARSERS["freddie"]:
+        text = "date,pmms30,pmms30p,pmms15\n12/32/2024,6.6,,5.8\n"
+    with pytest.raises(FeedError, match="is not a date"):
         parse(text)
 
 
@@ -339,7 +383,7 @@ def _check_parse(parse: Callable[[str], list[Observation]], text: str) -> None:
         return
     assert found
     for item in found:
-        assert Decimal(0) < item.rate < Decimal(25)
+        assert Decimal(1) <= item.rate <= Decimal(20)
         assert item.product in ("30y", "15y")
 
 
@@ -476,7 +520,7 @@ def test_fred_api_feed_skips_missing_and_rejects_implausible(
     with caplog.at_level(logging.WARNING, logger="core.rates"):
         found = FredApiFeed(API_KEY, base_url=base_url(server)).fetch()
     assert rates(found, "30y") == {date(2024, 12, 5): Decimal("6.69")}
-    assert "rejected 30y rate 30% for 2024-12-19" in caplog.text
+    assert "rejected 30y rate for 2024-12-19: '30' is not a rate from 1 to 20 %" in caplog.text
 
 
 def test_fred_api_feed_empty_series(server: HTTPServer) -> None:

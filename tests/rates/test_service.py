@@ -33,6 +33,8 @@ from core.rates.service import (
 T1 = datetime(2026, 9, 24, 15, 0, tzinfo=UTC)
 T2 = T1 + timedelta(hours=1)
 T3 = T1 + timedelta(days=1)
+OCT_1 = datetime(2026, 10, 1, 15, 0, tzinfo=UTC)
+MOVE = Decimal("1.0")  # the shipped max_move_points
 
 
 def obs(on: str, rate: str, product: str = "30y", source: str = "pmms") -> Observation:
@@ -123,7 +125,8 @@ def test_same_rate_with_more_trailing_zeros_is_unchanged(session: Session) -> No
 @pytest.mark.parametrize(
     "bad",
     [obs("2026-09-24", "25"), obs("2026-09-24", "0"), obs("2026-09-24", "-1"),
-     obs("2026-09-24", "NaN"), obs("2026-09-24", "6", product="5/1")],
+     obs("2026-09-24", "NaN"), obs("2026-09-24", "20.01"), obs("2026-09-24", "0.99"),
+     obs("2026-09-24", "0.005"), obs("2026-09-24", "6", product="5/1")],
 )  # fmt: skip
 def test_implausible_rates_and_unknown_products_are_refused(
     session: Session, bad: Observation
@@ -158,7 +161,7 @@ def test_manual_rate_is_recorded_with_an_audit_event(session: Session) -> None:
 
 def test_latest_index_is_newest_on_or_before_the_day_never_a_future_one(session: Session) -> None:
     rows = [obs("2026-09-10", "6.76"), obs("2026-09-17", "6.95"), obs("2026-10-01", "6.50")]
-    record_observations(session=session, observations=rows, now=T1)
+    record_observations(session=session, observations=rows, now=OCT_1)
 
     def rate_on(day: str) -> Decimal | None:
         row = latest_index(session=session, product="30y", on=date.fromisoformat(day))
@@ -263,7 +266,7 @@ def test_a_correction_of_the_latest_week_counts_as_a_move(session: Session) -> N
 
 def test_a_future_dated_rate_moves_nothing_before_its_day(session: Session) -> None:
     record_observations(session=session, observations=[obs("2026-09-24", "7.03")], now=T1)
-    record_observations(session=session, observations=[obs("2026-10-01", "6.50")], now=T2)
+    record_observations(session=session, observations=[obs("2026-10-01", "6.50")], now=OCT_1)
     assert not rate_changed_since(session=session, since=T1, on=date(2026, 9, 30))
     assert rate_changed_since(session=session, since=T1, on=date(2026, 10, 1))
 
@@ -274,12 +277,17 @@ def test_a_future_dated_rate_moves_nothing_before_its_day(session: Session) -> N
 
 def test_first_fetch_asks_for_everything_later_ones_for_two_weeks_back(session: Session) -> None:
     feed = FakeFeed([obs("2026-09-17", "6.95"), obs("2026-09-17", "6.26", "15y")])
-    assert fetch_and_record(session=session, feed=feed, now=T1).inserted == 2
+    assert fetch_and_record(session=session, feed=feed, now=T1, max_move=MOVE).inserted == 2
     feed.observations += [obs("2026-09-24", "7.03"), obs("2026-09-24", "6.42", "15y")]
     record_manual_rate(
-        session=session, rate=Decimal("6"), product="30y", on=date(2026, 9, 30), now=T1, actor="x"
+        session=session,
+        rate=Decimal("6"),
+        product="30y",
+        on=date(2026, 9, 30),
+        now=OCT_1,
+        actor="x",
     )
-    again = fetch_and_record(session=session, feed=feed, now=T2)
+    again = fetch_and_record(session=session, feed=feed, now=OCT_1, max_move=MOVE)
     assert feed.asked == [None, date(2026, 9, 3)]  # a manual rate does not move the window
     assert (again.inserted, again.unchanged) == (2, 2)
 
@@ -287,7 +295,7 @@ def test_first_fetch_asks_for_everything_later_ones_for_two_weeks_back(session: 
 def test_a_feed_failure_propagates_and_records_nothing(session: Session) -> None:
     feed = FakeFeed([], error=FeedError("got an HTML page instead of rate data", where="x"))
     with pytest.raises(FeedError):
-        fetch_and_record(session=session, feed=feed, now=T1)
+        fetch_and_record(session=session, feed=feed, now=T1, max_move=MOVE)
     assert stored(session) == 0
 
 
@@ -300,7 +308,7 @@ OBSERVATIONS = st.lists(
         Observation,
         on=DAYS,
         product=st.sampled_from(["30y", "15y"]),
-        rate=st.decimals(min_value="0.01", max_value="24.99", places=3),
+        rate=st.decimals(min_value="1", max_value="20", places=3),
         source=st.sampled_from(["pmms", "manual", "fred:MORTGAGE30US"]),
     ),
     max_size=12,
