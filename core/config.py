@@ -75,13 +75,14 @@ class TriggerConfig(_Section):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
-    approval_required: bool = False
+    # Deprecated: `[approval] require_for` decides. An explicit value here still adds the
+    # trigger to it (true) or takes it out (false), so older WINBACK_CONFIG files keep working.
+    approval_required: bool | None = None
 
 
 class RateDropConfig(TriggerConfig):
     """The rate-drop trigger (COMPLIANCE §7 gating)."""
 
-    approval_required: bool = True
     threshold_points: Decimal = Field(Decimal("0.75"), gt=0)
     min_monthly_savings: Decimal = Field(Decimal("100"), ge=0)
     max_break_even_months: int = Field(36, ge=1, le=36)
@@ -164,6 +165,20 @@ class TriggersConfig(_Section):
         return names
 
 
+class ApprovalConfig(_Section):
+    """Which triggers' batches wait for a manager (`pending_approval`) instead of starting."""
+
+    require_for: tuple[str, ...] = ("rate_drop",)
+
+    @field_validator("require_for")
+    @classmethod
+    def _known_triggers(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in names if name not in TRIGGER_NAMES]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a trigger: name {', '.join(TRIGGER_NAMES)}")
+        return tuple(dict.fromkeys(names))
+
+
 class ComplianceConfig(_Section):
     """Send-time rules; the law's limits are floors an operator can only tighten."""
 
@@ -183,8 +198,15 @@ class Config(_Section):
     math: MathConfig = MathConfig()
     batches: BatchesConfig = BatchesConfig()
     triggers: TriggersConfig = TriggersConfig()
+    approval: ApprovalConfig = ApprovalConfig()
     compliance: ComplianceConfig = ComplianceConfig()
     tracks: dict[str, Any] = Field(default_factory=dict)
+
+    def approval_required(self, trigger: str) -> bool:
+        """Whether this trigger's batches wait for a manager: `[approval] require_for`, with a
+        trigger's own (deprecated) `approval_required`, when set, overriding it."""
+        explicit = getattr(self.triggers, trigger).approval_required
+        return trigger in self.approval.require_for if explicit is None else explicit
 
     @model_validator(mode="after")
     def _milestones_positive(self) -> Config:

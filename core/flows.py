@@ -123,7 +123,7 @@ def _run_trigger(
     tracks: Mapping[str, Track],
 ) -> None:
     """One trigger's batch of the people it newly finds whom no earlier trigger holds."""
-    session, settings, trigger = ctx.session, getattr(ctx.config.triggers, name), TRIGGERS[name]
+    session, trigger = ctx.session, TRIGGERS[name]
     found = claims.free(name, trigger.find(ctx, for_segment=False).candidates(), evaluation)
     fresh = batches.new_candidates(session=session, trigger=name, candidates=found)
     batch = batches.create_batch(
@@ -132,7 +132,7 @@ def _run_trigger(
         segment=trigger.segment,
         candidates=fresh,
         now=ctx.now,
-        approval_required=settings.approval_required,
+        approval_required=ctx.config.approval_required(name),
         expiry_hours=ctx.config.batches.pending_expiry_hours,
         offer=ctx.offers.get("30y") if name == "rate_drop" else None,
         priced_on=_offers_used(ctx.offers, fresh),
