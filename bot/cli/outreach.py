@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -34,9 +33,9 @@ def _rules(counts: dict[str, int]) -> str:
     return ", ".join(f"{rule} {n}" for rule, n in sorted(counts.items())) or "none"
 
 
-def _say_dispatch(report: dict[str, Any]) -> None:
-    typer.echo(
-        f"sent {report['sent']}, failed {report['failed']}, unknown {report['unknown']}, "
+def _dispatch_line(report: dict[str, Any]) -> str:
+    return (
+        f"dispatch: sent {report['sent']}, failed {report['failed']}, unknown {report['unknown']}, "
         f"call tasks {report['tasks']}; held: {_rules(report['held'])}; "
         f"suppressed: {_rules(report['suppressed'])}"
     )
@@ -57,7 +56,7 @@ def dispatch_command(
     if as_json:
         print_json(report)
     else:
-        _say_dispatch(report)
+        typer.echo(_dispatch_line(report))
 
 
 @app.command("tick")
@@ -83,12 +82,48 @@ def tick_command(
     if as_json:
         print_json(summary)
         return
+    for line in _tick_lines(summary):
+        typer.echo(line)
+
+
+def _tick_lines(summary: dict[str, Any]) -> list[str]:
+    """A tick's summary as an operator reads it: one line per step, held rates called out."""
+    rates = summary["rates"]
+    if "skipped" in rates:
+        lines = [f"rates: not fetched ({rates['skipped']})"]
+    elif "error" in rates:
+        lines = [f"rates: the feed failed, nothing recorded: {rates['error']}"]
+    else:
+        lines = [f"rates: {rates['inserted']} new observation(s), {rates['updated']} corrected"]
+    for held in rates.get("held", []):
+        lines.append(
+            f"  held, not used until confirmed: {held['product']} {rate_text(held['rate'])} "
+            f"of {held['date']} ({held['why']}): `winback rates confirm --product "
+            f"{held['product']} --date {held['date']}` if it is right"
+        )
     evaluation = summary["evaluation"]
-    typer.echo(f"rates: {json.dumps(summary['rates'])}")
-    ran = f"ran ({evaluation['why']})" if evaluation.get("evaluated") else "not needed"
-    typer.echo(f"evaluation: {ran}, {len(evaluation.get('batches', []))} new batch(es)")
-    typer.echo(f"expired batches: {summary['expired']}; recovered: {summary['recovered']}")
-    _say_dispatch(summary["dispatch"])
+    if "skipped" in evaluation:
+        lines.append(f"evaluation: skipped ({evaluation['skipped']})")
+    elif not evaluation.get("evaluated"):
+        lines.append("evaluation: not needed (no new rate, less than a day since the last)")
+    else:
+        batches = evaluation.get("batches", [])
+        lines.append(f"evaluation: ran ({evaluation['why']}), {len(batches)} new batch(es)")
+        for batch in batches:
+            lines.append(
+                f"  batch {batch['id']}: {batch['trigger']}, {batch['size']:,} people, "
+                f"{batch['status'].replace('_', ' ')}"
+            )
+    expired = summary["expired"]
+    lines.append("expired batches: " + (", ".join(str(b) for b in expired) if expired else "none"))
+    recovered = summary["recovered"]
+    lines.append(
+        f"interrupted sends marked unknown (never resent): {len(recovered)}"
+        if recovered
+        else "interrupted sends: none"
+    )
+    lines.append(_dispatch_line(summary["dispatch"]))
+    return lines
 
 
 @app.command("worker")

@@ -114,6 +114,20 @@ def test_tick_runs_every_job_once(winback: Any, sessions: sessionmaker[Session])
     assert summary["dispatch"]["sent"] == 1
 
 
+def test_tick_text_is_one_readable_line_per_step(
+    winback: Any, sessions: sessionmaker[Session]
+) -> None:
+    approved_book(sessions, [{}])
+
+    lines = winback("tick", "--no-fetch", *AT).stdout.splitlines()
+
+    assert lines[0] == "rates: not fetched (no feed)"
+    assert lines[1].startswith("evaluation: ran (first evaluation), ")
+    assert "expired batches: none" in lines and "interrupted sends: none" in lines
+    assert lines[-1].startswith("dispatch: sent 1, failed 0")
+    assert not any("{" in line for line in lines)
+
+
 def test_the_worker_schedules_every_job_once_at_a_time(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -324,3 +324,19 @@ def test_load_takes_history_as_it_is_but_nothing_after_today(
     }  # fmt: skip
     text = winback("rates", "load", str(path), "--now", DEC_3).stdout
     assert "refused 2 market rate(s) dated after today" in text
+
+
+def test_tick_text_names_a_held_rate_and_how_to_confirm_it(
+    winback: Winback, httpserver: HTTPServer
+) -> None:
+    env = _fetch_a_jump(winback, httpserver)
+
+    lines = winback("tick", "--now", DEC_3, env=env).stdout.splitlines()
+
+    assert lines[0] == "rates: 4 new observation(s), 0 corrected"
+    assert lines[1] == (
+        "  held, not used until confirmed: 30y 8.10 % of 2026-12-03 (2.15 points from the latest "
+        "observation (5.95 % on 2026-11-26)): `winback rates confirm --product 30y --date "
+        "2026-12-03` if it is right"
+    )
+    assert not any(line.lstrip().startswith("{") for line in lines)  # no raw JSON
