@@ -1,4 +1,4 @@
-"""`python -m bench import|evaluate|dispatch …`."""
+"""`python -m bench import|evaluate|dispatch|backtest …`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ BENCHMARKS = {
     "import": "bench.import_book",
     "evaluate": "bench.evaluate",
     "dispatch": "bench.dispatch",
+    "backtest": "bench.backtest",
 }
 
 

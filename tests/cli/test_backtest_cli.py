@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from tests.cli.conftest import Winback
 
 NOW = "2026-09-24T15:00:00Z"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FIXTURES = Path(__file__).parent.parent / "data" / "backtest"
 
 
 @pytest.fixture
@@ -145,3 +148,23 @@ def test_disabled_triggers_are_left_out(winback: Winback, book: Path, tmp_path: 
     assert "loan_age" not in report["totals"]["fired"] and "rate_drop" in report["totals"]["fired"]
     result = winback(*args, "--trigger", "loan_age", env={"WINBACK_CONFIG": str(config)})
     assert result.exit_code == 2 and "disabled" in result.stderr
+
+
+def test_the_command_reports_what_the_per_week_evaluation_reported(
+    winback: Winback, tmp_path: Path
+) -> None:
+    # The output captured from the per-week path before the columnar replay (see
+    # tests/test_backtest.py, which compares it week by week and trigger by trigger).
+    people = tmp_path / "people.csv"
+    report = winback.json(
+        "backtest", "--book", str(FIXTURES / "book.csv"), "--from", "2019-01-01",
+        "--to", "2022-06-30", "--people", str(people), "--now", NOW,
+    )  # fmt: skip
+    expected = json.loads((FIXTURES / "default.json").read_text(encoding="utf-8"))
+    assert {**report, "book": ""} == {**expected, "book": ""}
+
+    def rows(path: Path) -> list[list[str]]:
+        with path.open(encoding="utf-8") as handle:
+            return sorted(csv.reader(handle))
+
+    assert rows(people) == rows(FIXTURES / "default_people.csv")
