@@ -67,7 +67,7 @@ def job_functions(rt: Runtime, stop: threading.Event) -> dict[str, Callable[[dat
             session_factory=sessions, now=now, config=rt.config, tracks=rt.tracks
         ),
         "fetch_rates": lambda now: jobs.fetch_rates_job(
-            session_factory=sessions, now=now, feed=rt.rate_feed
+            session_factory=sessions, now=now, feed=rt.rate_feed, rates=rt.config.rates
         ),
     }  # fmt: skip
 

@@ -165,18 +165,20 @@ def _decimal(text: str) -> Decimal:
 
 def parse_rate(raw: str) -> Decimal | None:
     """A note rate in percent from `6.5`, `6.500%`, `6.5 %` or the fraction `0.065`."""
-    text = raw.strip().replace(" ", "")
+    text = raw.strip()
     if not text:
         return None
+    number = text[:-1].rstrip() if text.endswith("%") else text
     try:
-        value = _decimal(text.rstrip("%"))
+        value = _decimal(number)
     except InvalidOperation:
         raise CellError(f"'{raw.strip()}' is not an interest rate") from None
     # A mortgage note rate under 1 % does not occur; such a value is a fraction (0.065 = 6.5 %).
     if 0 < value < 1 and not text.endswith("%"):
         value *= 100
-    if not 0 < value < 25:
-        raise CellError(f"'{raw.strip()}' is not a plausible interest rate (0-25 %)")
+    # The same band as every other rate Winback reads (SPEC §4): 1-20 %.
+    if not 1 <= value <= 20:
+        raise CellError(f"'{raw.strip()}' is not a plausible interest rate (1-20 %)")
     return value.quantize(Decimal("0.00001")).normalize()
 
 

@@ -87,7 +87,9 @@ def test_rates_in_percent_or_fraction(raw: str, expected: str) -> None:
     assert parse_rate(raw) == Decimal(expected)
 
 
-@pytest.mark.parametrize("raw", ["abc", "6.5.1", "30", "-1", "0", "$6"])
+@pytest.mark.parametrize(
+    "raw", ["abc", "6.5.1", "30", "-1", "0", "$6", "0.5%", "22", "20.5", "6.5%%", "6 . 5"]
+)
 def test_bad_rates_raise(raw: str) -> None:
     with pytest.raises(CellError):
         parse_rate(raw)
