@@ -1,10 +1,14 @@
 """The render context of one message (the contract is in core/tracks/render.py's docstring).
 
 Numbers are formatted here, once, the way a borrower reads them: payments to the cent
-("$1,199.10"), balances and costs in whole dollars ("$318,450"), rates with three decimals
-("6.125%"). The example APR is the actuarial APR (Reg Z Appendix J) of the example loan, with
-every estimated closing cost treated as a prepaid finance charge: a conservative assumption
-that can only overstate the APR, never understate it.
+("$1,199.10"), balances and costs in whole dollars ("$318,450"), rates with two decimals, or
+three when the rate has them ("5.75 %", "6.125 %"). The example APR is the actuarial APR (Reg Z
+Appendix J) of the example loan, with every estimated closing cost treated as a prepaid finance
+charge: a conservative assumption that can only overstate the APR, never understate it.
+
+A borrower never reads the batch's internal rate description (``Offer.describe()``: index,
+offset, source, ISO date); the rate is worded from the snapshot's own fields instead
+(``todays_rate_words``).
 """
 
 from __future__ import annotations
@@ -122,14 +126,30 @@ def whole_dollars(value: Decimal | str) -> str:
 
 
 def percent(value: Decimal | str) -> str:
-    """A rate with three decimals: '6.125%'."""
-    return f"{Decimal(value).quantize(_THOUSANDTH, rounding=ROUND_HALF_UP)}%"
+    """A rate with two decimals, three when it has them: '5.75 %', '6.125 %'."""
+    shown = f"{Decimal(value).quantize(_THOUSANDTH, rounding=ROUND_HALF_UP):.3f}"
+    # 5.750 reads as 5.75, but 6.125 keeps its eighth of a point.
+    return f"{shown[:-1] if shown.endswith('0') else shown} %"
 
 
 def long_date(value: date | str) -> str:
     """'September 24, 2026'."""
     day = date.fromisoformat(value) if isinstance(value, str) else value
     return f"{day:%B} {day.day}, {day.year}"
+
+
+def todays_rate_words(snapshot: dict[str, Any]) -> str:
+    """'today's rate of 5.75 % (our 30-year fixed rate as of December 2, 2026)' for a borrower.
+
+    Built from the snapshot's rate, product and as-of date, never from its ``rate_source``: that
+    is the loan officer's description (index, offset, source, ISO date) and means nothing to a
+    borrower. The templates put the example APR beside it (COMPLIANCE.md §6).
+    """
+    product = snapshot.get("product")
+    words = "our " + (f"{_PRODUCT_WORDS.get(product, product)} rate" if product else "rate")
+    if snapshot.get("rate_as_of"):
+        words += f" as of {long_date(snapshot['rate_as_of'])}"
+    return f"today's rate of {percent(snapshot['offer_rate'])} ({words})"
 
 
 def _ltv_words(balance: Decimal, loan: Loan | None) -> str:
@@ -173,6 +193,7 @@ def math_strings(snapshot: dict[str, Any], loan: Loan | None) -> dict[str, str] 
         "current_payment": money(figures["current_payment"]),
         "remaining_balance": whole_dollars(balance),
         "example_rate": percent(snapshot["offer_rate"]),
+        "todays_rate": todays_rate_words(snapshot),
         "example_apr": percent(example_apr),
         "new_payment": money(new_payment),
         "new_term_years": str(months // 12),
@@ -204,6 +225,7 @@ def reason_for(trigger: str, snapshot: dict[str, Any]) -> dict[str, Any]:
     if snapshot.get("product"):
         reason["rate_product"] = _PRODUCT_WORDS.get(snapshot["product"], snapshot["product"])
     if snapshot.get("rate_source"):
+        # For the loan officer's call task only; the lint keeps it out of borrower messages.
         reason["rate_source"] = snapshot["rate_source"]
     return reason
 

@@ -26,9 +26,16 @@ SMS length check is a worst case) and the output is checked. The rules, precisel
   "approved" (any use: the copy never needs it), "government program", "VA approved",
   "FHA approved", "no cost"/"no closing costs" (unless ``no_cost_allowed``), "lowest rate",
   wording implying a government or official notice, and other lenders' names.
+- **Internal rate wording** (every SMS and email part; call tasks are for the loan officer):
+  none of the batch's rate description (``Offer.describe()``) reaches a borrower: the words
+  "offset", "set manually", "PMMS", "FRED", "index", a snapshot field name (``rate_source``,
+  ``offer_rate``, ...), arithmetic ("+ 0.25", "= 6.50%", a lone "="), or an ISO date
+  ("2026-12-02"); links are removed first. Borrower copy says "today's rate of 5.75 % (our
+  30-year fixed rate as of December 2, 2026)" (``math.todays_rate``).
 - **Template variables** (Jinja AST, including included templates): no protected-class
   attribute (race, religion, sex, age, marital status, ...); ``math`` only in the email and
-  call-task templates of refinance, pmi_removal and fha_mip, never in an SMS or subject.
+  call-task templates of refinance, pmi_removal and fha_mip, never in an SMS or subject;
+  ``reason.rate_source`` (the internal description) only in call tasks.
 """
 
 from __future__ import annotations
@@ -113,13 +120,16 @@ SAMPLE_CONTEXT: dict[str, Any] = {
         "fallout_months": 6,
         "arm_reset_date": "September 30, 2027",
         "rate_product": "30-year fixed",
-        "rate_source": "Freddie Mac PMMS weekly average, 2026-09-24, plus our offset",
+        # What the rate-drop trigger stores (Offer.describe()): loan officer text only.
+        "rate_source": "Freddie Mac PMMS 30-year fixed average 6.00% (2026-09-24) "
+        "+ 0.25 offset = 6.25%",
     },
     "math": {
         "current_payment": "$2,398.20",
         "remaining_balance": "$318,450",
-        "example_rate": "5.875%",
-        "example_apr": "6.012%",
+        "example_rate": "5.875 %",
+        "example_apr": "6.012 %",
+        "todays_rate": "today's rate of 5.875 % (our 30-year fixed rate as of September 24, 2026)",
         "new_payment": "$1,883.71",
         "new_term_years": "30",
         "monthly_savings": "$514.49",
@@ -202,6 +212,32 @@ OTHER_LENDERS = (
 _LENDERS = re.compile(
     r"(?<!\w)(" + "|".join(re.escape(name) for name in OTHER_LENDERS) + r")(?!\w)", re.I
 )
+
+
+# The batch's rate description (core/rates/service.py Offer.describe()) and the snapshot's field
+# names: right for a batch card or a call task, meaningless or misleading to a borrower. Each
+# pattern is one a borrower-facing sentence has no reason to use.
+_INTERNAL_WORDING = [
+    ("the broker's offset", re.compile(r"\boffsets?\b", re.I)),
+    ("'set manually'", re.compile(r"\bset manually\b", re.I)),
+    ("the index's name", re.compile(r"\bPMMS\b|\bFRED\b|\bindex(?:es)?\b", re.I)),
+    (
+        "a snapshot field name",
+        re.compile(r"\b(?:rate_source|offer_rate|index_rate|rate_as_of|rate_product)\b", re.I),
+    ),
+    ("rate arithmetic", re.compile(r"[\d)]%?\s+[-+\u2212]\s+\d|(?<![=<>!])=(?!=)", re.I)),
+    ("an ISO date", re.compile(r"\b\d{4}-\d{2}-\d{2}\b")),
+]
+
+
+def internal_wording(text: str) -> list[str]:
+    """Each kind of internal rate wording (describe() text, field names) in borrower text."""
+    bare = _URL.sub(" ", text)
+    return [
+        f"{label} ({match.group(0).strip()!r})"
+        for label, pattern in _INTERNAL_WORDING
+        if (match := pattern.search(bare))
+    ]
 
 
 def figures_in(text: str) -> list[str]:
@@ -545,9 +581,9 @@ def _is_protected(name: str) -> bool:
 
 
 def variable_problems(
-    renderer: TemplateRenderer, name: str, *, math_allowed: bool
+    renderer: TemplateRenderer, name: str, *, math_allowed: bool, internal_allowed: bool = False
 ) -> list[LintProblem]:
-    """Protected-class attributes anywhere, and the payment math where it may not go."""
+    """Protected-class attributes anywhere; the math and the internal rate text out of place."""
     problems = []
     for source_name, names in variable_names(renderer, name).items():
         for protected in sorted(n for n in names if _is_protected(n)):
@@ -559,6 +595,12 @@ def variable_problems(
                 "and fha_mip email bodies and call tasks"
             )
             problems.append(LintProblem(source_name, "math_not_allowed", message))
+        if "rate_source" in names and not internal_allowed:
+            message = (
+                f"{name} uses reason.rate_source, the internal rate description: borrower "
+                "messages say math.todays_rate"
+            )
+            problems.append(LintProblem(source_name, "internal_rate_source", message))
     return problems
 
 
@@ -626,6 +668,26 @@ def _email_problems(paths: dict[str, str], rendered: Rendered) -> list[LintProbl
         found += _named(paths[part], disclosure_problems(content))
     found += _named(paths["txt"], footer_problems(text))
     found += _named(paths["html"], footer_problems(html, links))
+    return found
+
+
+def _borrower_parts(rendered: Rendered) -> dict[str, str | None]:
+    """What a borrower reads of a rendered step, by part (HTML as its visible text)."""
+    return {
+        "sms": rendered.sms_body,
+        "subject": rendered.email_subject,
+        "txt": rendered.email_text,
+        "html": read_html(rendered.email_html)[0].text if rendered.email_html else None,
+    }
+
+
+def _internal_wording_problems(paths: dict[str, str], rendered: Rendered) -> list[LintProblem]:
+    """Internal rate wording in any part a borrower reads (not the loan officer's call task)."""
+    found = []
+    for part, content in _borrower_parts(rendered).items():
+        for wording in internal_wording(content or ""):
+            message = f"borrower text carries {wording}"
+            found.append(LintProblem(paths[part], "internal_wording", message))
     return found
 
 
@@ -709,13 +771,16 @@ def _lint_unit(
     problems: list[LintProblem] = []
     for part, path in unit.paths.items():
         math_allowed = unit.track in MATH_TRACKS and part in ("txt", "html", "task")
-        problems += variable_problems(renderer, path, math_allowed=math_allowed)
+        problems += variable_problems(
+            renderer, path, math_allowed=math_allowed, internal_allowed=part == "task"
+        )
     try:
         variants = _render_variants(renderer, unit)
     except (RenderError, TemplateError) as exc:
         return [*problems, LintProblem(unit.paths[min(unit.paths)], "render_error", str(exc))]
     for rendered in variants:
         problems += _blocklist_problems(unit.paths, rendered, no_cost_allowed=no_cost_allowed)
+        problems += _internal_wording_problems(unit.paths, rendered)
         if unit.channel == "sms":
             problems += _sms_problems(
                 unit.paths["sms"],

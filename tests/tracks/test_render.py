@@ -85,7 +85,7 @@ def test_email_has_subject_text_and_html() -> None:
     assert rendered.email_subject == (
         "Maximiliana-Ros, rates have come down: what it could mean for your mortgage"
     )
-    assert "5.875% interest rate, 6.012% APR" in (rendered.email_text or "")
+    assert "5.875 % interest rate, 6.012 % APR" in (rendered.email_text or "")
     assert "360 monthly payments of $1,883.71" in (rendered.email_text or "")
     assert '<a href="https://go.evergreenmountainlending.com/u/' in (rendered.email_html or "")
 
