@@ -221,7 +221,7 @@ def _suppressed(
                     (Suppression.kind == "email") & any_of(session, Suppression.value, emails),
                 )
             )
-        ).tuples()
+        ).all()
     )
     found = {}
     for contact in contacts:
