@@ -22,9 +22,10 @@ worker therefore changes nothing: its row count is 0 and it leaves the message a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -79,20 +80,52 @@ def claim_due(
     return sorted(claimed.scalars())
 
 
-def _ours(message_id: int, worker_id: str) -> tuple[Any, ...]:
-    return (
-        _TABLE.c.id == message_id,
-        _TABLE.c.status == outbox.SENDING,
-        _TABLE.c.claimed_by == worker_id[:80],
-    )
+# Guards, by what is about to be written (see the module docstring).
+_CLAIMED = "claimed"  # still ours: status sending, claimed by this worker
+_HAND_OVER = "hand_over"  # ours and not handed to a provider yet
+_ANSWERED = "answered"  # ours, or marked unknown by recovery while our call was in flight
 
 
-def _write(session: Session, message: Message, guard: tuple[Any, ...], values: dict) -> bool:
-    if session.execute(_TABLE.update().where(*guard).values(**values)).rowcount != 1:
+@lru_cache(maxsize=256)
+def _guarded(columns: tuple[str, ...], guard: str) -> Any:
+    """The guarded UPDATE of `columns`, built once: the id, the worker and the values are bind
+    parameters, so a worker compiles each shape of outcome once, not once per message."""
+    where = [_TABLE.c.id == bindparam("guard_id"), _TABLE.c.claimed_by == bindparam("guard_me")]
+    if guard == _ANSWERED:
+        where.append(
+            or_(
+                _TABLE.c.status == outbox.SENDING,
+                and_(_TABLE.c.status == outbox.UNKNOWN, _TABLE.c.rule == CRASHED_IN_FLIGHT),
+            )
+        )
+    else:
+        where.append(_TABLE.c.status == outbox.SENDING)
+    if guard == _HAND_OVER:
+        where.append(_TABLE.c.sent_at.is_(None))
+    return _TABLE.update().where(*where).values({c: bindparam(f"set_{c}") for c in columns})
+
+
+def _parameters(message: Message, worker_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "guard_id": message.id,
+        "guard_me": worker_id[:80],
+        **{f"set_{name}": value for name, value in values.items()},
+    }
+
+
+def _write(
+    session: Session, message: Message, worker_id: str, guard: str, values: dict[str, Any]
+) -> bool:
+    statement = _guarded(tuple(values), guard)
+    if session.execute(statement, _parameters(message, worker_id, values)).rowcount != 1:
         return False
+    _remember(message, values)
+    return True
+
+
+def _remember(message: Message, values: dict[str, Any]) -> None:
     for name, value in values.items():
         set_committed_value(message, name, value)  # written above, not to be flushed again
-    return True
 
 
 def hand_over(
@@ -101,8 +134,8 @@ def hand_over(
     """Mark `message` as handed to the provider (with `values`, e.g. its rendering); False
     when the claim is no longer this worker's or it was handed over already. The caller
     commits before calling the provider."""
-    guard = (*_ours(message.id, worker_id), _TABLE.c.sent_at.is_(None))
-    return _write(session, message, guard, {"sent_at": now, "updated_at": now, **values})
+    values = {"sent_at": now, "updated_at": now, **values}
+    return _write(session, message, worker_id, _HAND_OVER, values)
 
 
 def settle(
@@ -122,62 +155,64 @@ def settle(
     message recovery had marked ``unknown`` (``crashed_in_flight``) meanwhile: the worker's
     real answer is better than recovery's guess, and nobody else can have claimed it.
     """
-    guard = _ours(message.id, worker_id)
-    if after_call:
-        guard = (
-            _TABLE.c.id == message.id,
-            _TABLE.c.claimed_by == worker_id[:80],
-            or_(
-                _TABLE.c.status == outbox.SENDING,
-                and_(_TABLE.c.status == outbox.UNKNOWN, _TABLE.c.rule == CRASHED_IN_FLIGHT),
-            ),
-        )
+    guard = _ANSWERED if after_call else _CLAIMED
     if session.get_bind().dialect.name == "postgresql" and (audit or completes):
-        return _settle_in_one_statement(session, message, guard, values, audit, completes)
-    if not _write(session, message, guard, values):
+        return _settle_in_one_statement(
+            session, message, worker_id, guard, values, audit, completes
+        )
+    if not _write(session, message, worker_id, guard, values):
         return False
     if audit:
-        session.execute(insert(_AUDIT).values(**audit))
+        session.execute(insert(_AUDIT), audit)
     if completes:
-        session.execute(_completion(completes, values["updated_at"]))
+        session.execute(_COMPLETION, {"done_id": completes, "done_at": values["updated_at"]})
     return True
 
 
-def _completion(enrollment_id: int, now: datetime) -> Any:
-    return (
-        _ENROLLMENTS.update()
-        .where(_ENROLLMENTS.c.id == enrollment_id, _ENROLLMENTS.c.status == outbox.ACTIVE)
-        .values(status=outbox.COMPLETED, ended_at=now)
-    )
+_COMPLETION = (
+    _ENROLLMENTS.update()
+    .where(_ENROLLMENTS.c.id == bindparam("done_id"), _ENROLLMENTS.c.status == outbox.ACTIVE)
+    .values(status=outbox.COMPLETED, ended_at=bindparam("done_at"))
+)
+
+
+@lru_cache(maxsize=256)
+def _settle_statement(
+    columns: tuple[str, ...], guard: str, audit: tuple[str, ...], completes: bool
+) -> Any:
+    """PostgreSQL: the guarded outcome, its audit event and the enrollment's completion as one
+    statement (data-modifying CTEs), built once per shape; the event and the completion happen
+    only if the guard matched. Three round trips per message were most of a worker's time."""
+    settled = _guarded(columns, guard).returning(_TABLE.c.id).cte("settled")
+    writes = []
+    if audit:
+        rows = select(*(bindparam(f"audit_{c}", type_=_AUDIT.c[c].type) for c in audit)).where(
+            exists(select(settled.c.id))
+        )
+        writes.append(insert(_AUDIT).from_select(list(audit), rows).cte("audited"))
+    if completes:
+        completion = _COMPLETION.where(exists(select(settled.c.id)))
+        writes.append(completion.cte("completed"))
+    return select(func.count()).select_from(settled).add_cte(*writes)
 
 
 def _settle_in_one_statement(
     session: Session,
     message: Message,
-    guard: tuple[Any, ...],
+    worker_id: str,
+    guard: str,
     values: dict[str, Any],
     audit: dict[str, Any] | None,
     completes: int | None,
 ) -> bool:
-    """PostgreSQL: the guarded outcome, its audit event and the enrollment's completion in one
-    round trip (data-modifying CTEs); the event and the completion happen only if the guard
-    matched. Three round trips per message were most of a worker's time."""
-    settled = _TABLE.update().where(*guard).values(**values).returning(_TABLE.c.id).cte("settled")
-    writes = []
-    if audit:
-        columns = list(audit)
-        rows = select(*(literal(audit[c], _AUDIT.c[c].type) for c in columns)).where(
-            exists(select(settled.c.id))
-        )
-        writes.append(insert(_AUDIT).from_select(columns, rows).cte("audited"))
+    statement = _settle_statement(tuple(values), guard, tuple(audit or ()), bool(completes))
+    parameters = _parameters(message, worker_id, values)
+    parameters |= {f"audit_{name}": value for name, value in (audit or {}).items()}
     if completes:
-        completion = _completion(completes, values["updated_at"])
-        writes.append(completion.where(exists(select(settled.c.id))).cte("completed"))
-    matched = session.execute(select(func.count()).select_from(settled).add_cte(*writes)).scalar()
-    if matched != 1:
+        parameters |= {"done_id": completes, "done_at": values["updated_at"]}
+    if session.execute(statement, parameters).scalar() != 1:
         return False
-    for name, value in values.items():
-        set_committed_value(message, name, value)
+    _remember(message, values)
     return True
 
 
