@@ -13,6 +13,7 @@ from core.tracks.lint import (
     assert_templates_clean,
     blocked_phrases,
     figures_in,
+    internal_wording,
     lint_templates,
 )
 from core.tracks.render import TEMPLATES_FOLDER
@@ -415,3 +416,71 @@ def test_assert_templates_clean_lists_every_problem(folder: Path) -> None:
 def test_unknown_files_in_a_track_folder_are_reported(folder: Path) -> None:
     write(folder, "refinance/notes.md", "draft")
     assert rules_for(folder, "refinance/notes.md") == {"unknown_file"}
+
+
+# --- internal rate wording ---------------------------------------------------------------------
+
+# Yesterday's refinance intro: the batch's describe() text went straight into the email.
+OLD_INTRO = (
+    "Based on today's {{ reason.rate_product }} rate ({{ reason.rate_source }}), here is more."
+)
+
+
+def test_an_email_rendering_the_internal_rate_description_is_caught(folder: Path) -> None:
+    html = GOOD_HTML.replace("<p>Hi.</p>", f"<p>{OLD_INTRO}</p>")
+    write_email(folder, "refinance", "intro", text=OLD_INTRO + "\n\n" + FOOTER_TXT, html=html)
+    for part in ("txt", "html"):
+        problems = problems_for(folder, f"refinance/intro.{part}.j2")
+        assert {"internal_rate_source", "internal_wording"} <= {p.rule for p in problems}
+        words = " ".join(p.message for p in problems if p.rule == "internal_wording")
+        for named in ("'offset'", "'PMMS'", "'2026-09-24'", "rate arithmetic"):
+            assert named in words
+
+
+def test_describe_text_typed_into_a_template_is_caught_after_rendering(folder: Path) -> None:
+    """No variable to spot: the rendered words themselves fail."""
+    text = "Our 30-year rate 5.75% set manually (2026-12-02) + 0.00 offset = 5.75%, 5.9 % APR.\n\n"
+    write_email(folder, "refinance", "typed", text=text + FOOTER_TXT)
+    problems = problems_for(folder, "refinance/typed.txt.j2")
+    assert [p.rule for p in problems] == ["internal_wording"] * 4
+    assert "'set manually'" in problems[1].message
+
+
+def test_an_sms_naming_a_snapshot_field_is_caught(folder: Path) -> None:
+    write(folder, "refinance/intro.sms.j2", "Hi, see rate_source at {{ links.savings }}" + SIGNOFF)
+    assert "internal_wording" in rules_for(folder, "refinance/intro.sms.j2")
+
+
+def test_the_call_task_may_quote_the_internal_description(folder: Path) -> None:
+    """The loan officer reads describe() text every day; only borrowers must not."""
+    copy_track(folder, "refinance")
+    assert problems_for(folder, "refinance/call.task.j2") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Rates as of September 24, 2026; reply to this email.",
+        "Call (503) 555-0142 or see https://go.example.com/s/2026-09-24=abc",
+        "Your loan turns 5 years old on 9/24; principal and interest only.",
+    ],
+)
+def test_ordinary_borrower_text_is_not_internal_wording(text: str) -> None:
+    assert internal_wording(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Freddie Mac PMMS 30-year fixed average 6.00% (2026-09-24)", "index"),
+        ("6.00% via FRED MORTGAGE30US", "index"),
+        ("the index plus our margin", "index"),
+        ("6.00% - 0.25 offset", "offset"),
+        ("(2026-09-24) + 0.25", "arithmetic"),
+        ("= 6.25%", "arithmetic"),
+        ("offer_rate 6.25", "field name"),
+        ("30-year rate 6.50% from rates.csv (2026-09-25)", "ISO date"),
+    ],
+)
+def test_each_kind_of_internal_wording_is_caught(text: str, label: str) -> None:
+    assert any(label in found for found in internal_wording(text)), internal_wording(text)
