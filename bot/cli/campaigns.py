@@ -27,7 +27,8 @@ from core.batches.service import BatchError, BatchExpired, list_batches
 from core.book.service import list_loan_officers
 from core.flows import Evaluation, approve_batch, evaluate, reject_batch
 from core.outreach.batch_details import batch_details
-from core.outreach.preview import PreviewError, Sender, next_touches
+from core.outreach.preview import PreviewError, next_touches
+from core.outreach.touch import Sender
 from core.segments import counts_by_lo, counts_of, find_segments
 from core.tracks.config import Track, track_for_trigger
 

@@ -22,7 +22,8 @@ from core.batches.models import Batch, BatchMember
 from core.batches.service import get_batch
 from core.book.models import Contact, Loan, LoanOfficer
 from core.config import Config
-from core.outreach.preview import Planned, Sender, TouchPreview, preview_touches, rows_by_id
+from core.outreach.preview import Planned, TouchPreview, preview_touches, rows_by_id
+from core.outreach.touch import Sender
 from core.tracks.config import Track, track_for_trigger
 
 TOP = 20

@@ -43,26 +43,24 @@ from core.channels.email import SandboxEmailSender
 from core.channels.ratelimit import TokenBucket
 from core.channels.sms import SandboxSmsSender
 from core.compliance.caps import RecentSends
-from core.compliance.engine import Recipient, Verdict, decide
+from core.compliance.engine import Verdict
 from core.config import Config
 from core.outreach import models as outbox
 from core.outreach.chunks import Chunk, Fresh, fresh, load_chunk
 from core.outreach.claims import CHUNK, claim_due, hand_over, release
 from core.outreach.context import (
     Company,
-    Links,
-    company_from_settings,
-    render_context,
     token_secret,
 )
 from core.outreach.models import Enrollment, Message, TemplateVersion
 from core.outreach.outcomes import DispatchReport, Outcomes
 from core.outreach.switches import is_paused
+from core.outreach.touch import Sender, decide_touch, render_touch
 from core.privacy import mask_email, mask_phone
 from core.settings import Settings
 from core.tokens import REPLY, sign
 from core.tracks.config import Step, Track
-from core.tracks.render import Rendered, RenderError, render_step
+from core.tracks.render import Rendered, RenderError
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +110,9 @@ class _Pass:
         settings = options.settings
         # Unique per pass: a claim released by recovery and taken again is not mistaken for ours.
         self.worker_id = f"{options.worker_id[:60]}#{uuid.uuid4().hex[:12]}"
-        self.company: Company = company_from_settings(settings)
+        self.sender = Sender.from_settings(settings)
+        self.company: Company = self.sender.company
         self.secret = token_secret(settings)
-        self.links = Links(settings.PUBLIC_BASE_URL, self.secret)
         self.status_callback = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/twilio/status"
         self.email_from = settings.EMAIL_FROM or f"{self.company.name} <outreach@winback.invalid>"
         self.email_domain = parseaddr(self.email_from)[1].rpartition("@")[2] or "winback.invalid"
@@ -242,11 +240,7 @@ class _Pass:
             outcomes.render_failed(session, message, f"track {enrollment.track} has no such step")
             return
         try:
-            context = self._context(person, enrollment, chunk, step)
-            rendered = render_step(
-                track=enrollment.track, template=step.template, channel=step.channel,
-                context=context,
-            )  # fmt: skip
+            context, rendered = self._render(person, enrollment, chunk, step)
         except RenderError as exc:
             outcomes.render_failed(session, message, str(exc))
             return
@@ -271,41 +265,26 @@ class _Pass:
         step = track.steps[message.step - 1]
         return step if step.channel == message.channel else None
 
-    def _context(
+    def _render(
         self, person: Fresh, enrollment: Enrollment, chunk: Chunk, step: Step
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Rendered]:
         member = chunk.members[enrollment.batch_member_id]
         contact = person.contact
-        return render_context(
-            contact=contact,
+        return render_touch(
+            sender=self.sender, contact=contact,
             officer=chunk.officers.get(contact.lo_id) if contact.lo_id else None,
-            batch_member_id=member.id,
-            trigger=member.trigger,
-            snapshot=member.snapshot or {},
-            loan=chunk.loans.get(member.loan_id),
-            step=step,
-            company=self.company,
-            links=self.links,
-            email_from=self.options.settings.EMAIL_FROM,
-            now=self.now,
-        )
+            member=member, loan=chunk.loans.get(member.loan_id), track=enrollment.track,
+            step=step, now=self.now,
+        )  # fmt: skip
 
     def _decide(
         self, person: Fresh, step: Step, rendered: Rendered, recent: RecentSends
     ) -> Verdict:
-        text = rendered.sms_body or rendered.email_text or rendered.task_text
-        return decide(
-            recipient=Recipient.from_contact(person.contact, person.suppressed),
-            channel=step.channel,
-            at=self.now,
-            recent_sends=recent,
-            paused=person.paused,
-            config=self.options.config.compliance,
-            rendered_text=text,
-            first_of_track=step.include_stop,
-            company_name=self.company.name if step.channel == "sms" else None,
-            required=self.company.required_lines(step.channel),
-        )
+        return decide_touch(
+            sender=self.sender, contact=person.contact, suppressed=person.suppressed, step=step,
+            rendered=rendered, recent=recent, paused=person.paused,
+            compliance=self.options.config.compliance, now=self.now,
+        )  # fmt: skip
 
     def _rendering(self, session: Session, rendered: Rendered) -> dict[str, Any]:
         """The text (and its template version, kept 24 months) to store with the message."""

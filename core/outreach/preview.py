@@ -21,45 +21,23 @@ from core.batches.models import BatchMember
 from core.book.models import Contact, Loan, LoanOfficer
 from core.bulk import any_of
 from core.compliance.caps import RecentSends
-from core.compliance.engine import Recipient, Verdict, decide
+from core.compliance.engine import Verdict
 from core.config import Config
 from core.consent.models import Suppression
 from core.outreach import models as outbox
 from core.outreach.chunks import recent_sends_for
-from core.outreach.context import (
-    Company,
-    Links,
-    company_from_settings,
-    render_context,
-    token_secret,
-)
 from core.outreach.models import Enrollment, Message
 from core.outreach.optout import OptOutError, address_kind, contacts_with
 from core.outreach.switches import is_paused
-from core.settings import Settings
+from core.outreach.touch import Sender, decide_touch, render_touch
 from core.tracks.config import Step, Track
-from core.tracks.render import Rendered, RenderError, render_step
+from core.tracks.render import Rendered, RenderError
 
 RENDER_FAILED = "render_failed"
 
 
 class PreviewError(ValueError):
     """Nothing to preview for what was asked; the message says why, for the user."""
-
-
-@dataclass(frozen=True)
-class Sender:
-    """Who messages go out as: the brokerage's disclosures, the signed links, the From line."""
-
-    company: Company
-    links: Links
-    email_from: str | None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Sender:
-        """The sender the dispatcher builds from the same settings."""
-        links = Links(settings.PUBLIC_BASE_URL, token_secret(settings))
-        return cls(company_from_settings(settings), links, settings.EMAIL_FROM)
 
 
 @dataclass(frozen=True)
@@ -150,37 +128,19 @@ def _preview(
     member, step = planned.member, planned.step
     contact = people.contacts[member.contact_id]
     try:
-        context = render_context(
-            contact=contact,
+        _, rendered = render_touch(
+            sender=sender, contact=contact,
             officer=people.officers.get(contact.lo_id) if contact.lo_id else None,
-            batch_member_id=member.id,
-            trigger=member.trigger,
-            snapshot=member.snapshot or {},
-            loan=people.loans.get(member.loan_id),
-            step=step,
-            company=sender.company,
-            links=sender.links,
-            email_from=sender.email_from,
-            now=now,
-        )
-        rendered = render_step(
-            track=planned.track, template=step.template, channel=step.channel, context=context
-        )
+            member=member, loan=people.loans.get(member.loan_id), track=planned.track,
+            step=step, now=now,
+        )  # fmt: skip
     except RenderError as exc:
         return TouchPreview(planned, contact, None, None, str(exc))
-    company = sender.company
-    verdict = decide(
-        recipient=Recipient.from_contact(contact, people.suppressed.get(contact.id, frozenset())),
-        channel=step.channel,
-        at=now,
-        recent_sends=people.recent.get(contact.id) or RecentSends(),
-        paused=people.paused,
-        config=config.compliance,
-        rendered_text=rendered.sms_body or rendered.email_text or rendered.task_text,
-        first_of_track=step.include_stop,
-        company_name=company.name if step.channel == "sms" else None,
-        required=company.required_lines(step.channel),
-    )
+    verdict = decide_touch(
+        sender=sender, contact=contact, suppressed=people.suppressed.get(contact.id, frozenset()),
+        step=step, rendered=rendered, recent=people.recent.get(contact.id) or RecentSends(),
+        paused=people.paused, compliance=config.compliance, now=now,
+    )  # fmt: skip
     return TouchPreview(planned, contact, rendered, verdict)
 
 
