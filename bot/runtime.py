@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import Clock, parse_now
 from core.config import Config, load_config
 from core.db import make_engine, make_sessionmaker
+from core.inbound.router import ReplyRouter, UnroutedReplies
 from core.migrate import pending_revisions, upgrade
 from core.privacy import MaskContactDetails
 from core.settings import Settings, SettingsError, load_settings
@@ -109,6 +110,11 @@ class Runtime:
         return feed_from_settings(
             rate_feed_url=self.settings.RATE_FEED_URL, fred_api_key=self.settings.FRED_API_KEY
         )
+
+    @cached_property
+    def reply_router(self) -> ReplyRouter:
+        """Where stored warm replies go: until Slack is set up, they wait for `winback replies`."""
+        return UnroutedReplies()
 
     def dispatch_options(
         self, *, worker_id: str, limit: int = 100_000, stop: threading.Event | None = None

@@ -1,4 +1,4 @@
-"""The web process: an ASGI app (Starlette under uvicorn). Slack and webhook routes join later."""
+"""The web process: an ASGI app (Starlette under uvicorn). The Slack route joins in step 6."""
 
 from __future__ import annotations
 
@@ -9,6 +9,18 @@ from starlette.routing import Route
 
 from bot.runtime import Runtime
 from core.health import database_answers
+from handlers.web import web_routes
+from handlers.web.deps import WebDeps
+
+
+def web_deps(runtime: Runtime) -> WebDeps:
+    """What the web handlers share, from the runtime."""
+    return WebDeps(
+        settings=runtime.settings,
+        sessions=lambda: runtime.sessions(),  # the schema check runs on first use
+        clock=runtime.clock,
+        router=runtime.reply_router,
+    )
 
 
 def create_web_app(runtime: Runtime) -> Starlette:
@@ -20,4 +32,5 @@ def create_web_app(runtime: Runtime) -> Starlette:
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
 
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"])])
+    routes = [Route("/healthz", healthz, methods=["GET"]), *web_routes(web_deps(runtime))]
+    return Starlette(routes=routes)

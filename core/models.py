@@ -5,6 +5,7 @@ from core.batches.models import Batch, BatchMember
 from core.book.models import Contact, Loan, LoanOfficer
 from core.consent.models import ConsentEvent, Suppression
 from core.db import Base
+from core.inbound.models import DeliveryEvent, Engagement, InboundEvent, Reply
 from core.outreach.models import Enrollment, Message, Switch, TemplateVersion
 from core.rates.models import MarketRate
 
@@ -15,11 +16,15 @@ __all__ = [
     "BatchMember",
     "ConsentEvent",
     "Contact",
+    "DeliveryEvent",
+    "Engagement",
     "Enrollment",
+    "InboundEvent",
     "Loan",
     "LoanOfficer",
     "MarketRate",
     "Message",
+    "Reply",
     "Suppression",
     "Switch",
     "TemplateVersion",

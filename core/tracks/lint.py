@@ -726,7 +726,8 @@ class _Unit:
 def _units(folder: Path) -> Iterator[_Unit | LintProblem]:
     """Every template of every track folder (shared `_` folders are only included)."""
     for track_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if track_dir.name.startswith(("_", ".")):
+        # `web/` holds the web process's pages, checked in a real browser, not message templates.
+        if track_dir.name.startswith(("_", ".")) or track_dir.name == "web":
             continue
         grouped: dict[tuple[str, str], dict[str, str]] = {}
         for file in sorted(p for p in track_dir.iterdir() if p.is_file()):

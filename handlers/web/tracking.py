@@ -1,0 +1,12 @@
+"""Routes: tracking (being built)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from handlers.web.deps import WebDeps
+
+
+def routes(deps: WebDeps) -> list[BaseRoute]:
+    """The tracking routes."""
+    return []
