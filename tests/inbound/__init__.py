@@ -1,0 +1,1 @@
+"""Tests of the inbound core: the ledger, warm replies and how staff list them."""
