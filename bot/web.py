@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from bot.runtime import Runtime
 from core.health import database_answers
-from handlers.web import web_routes
+from handlers.web import openapi, web_routes
 from handlers.web.deps import WebDeps
 
 
@@ -32,5 +32,10 @@ def create_web_app(runtime: Runtime) -> Starlette:
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
 
-    routes = [Route("/healthz", healthz, methods=["GET"]), *web_routes(web_deps(runtime))]
+    deps = web_deps(runtime)
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *web_routes(deps),
+        *openapi.routes(deps),  # describes the routes above (tests/web/test_openapi.py)
+    ]
     return Starlette(routes=routes)
