@@ -21,6 +21,7 @@ SENDING = "sending"  # claimed by a worker; the provider call may be in flight
 SENT = "sent"
 SANDBOX = "sandbox"  # passed every check, kept in the outbox instead of the wire
 DELIVERED = "delivered"
+UNDELIVERED = "undelivered"  # the carrier gave up (Twilio status callback); final
 FAILED = "failed"
 UNKNOWN = "unknown"  # the provider may have it; never resent automatically
 SUPPRESSED = "suppressed"  # a rule forbids it for good (opt-out, no consent, bad number)
@@ -29,7 +30,17 @@ RENDER_FAILED = "render_failed"
 TASK_OPEN = "task_open"  # a call task handed to the loan officer
 # The statuses a frequency cap counts: 'unknown' too, the provider may well have delivered it.
 COUNTED_STATUSES: tuple[str, ...] = (SENT, SANDBOX, DELIVERED, UNKNOWN)
-FINAL_STATES = (SENT, SANDBOX, DELIVERED, FAILED, UNKNOWN, SUPPRESSED, CANCELLED, RENDER_FAILED)
+FINAL_STATES = (
+    SENT,
+    SANDBOX,
+    DELIVERED,
+    UNDELIVERED,
+    FAILED,
+    UNKNOWN,
+    SUPPRESSED,
+    CANCELLED,
+    RENDER_FAILED,
+)
 
 
 class Enrollment(Base):
