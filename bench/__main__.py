@@ -1,4 +1,4 @@
-"""`python -m bench import|evaluate|dispatch|backtest …`."""
+"""`python -m bench import|evaluate|dispatch|backtest|inbound …`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ BENCHMARKS = {
     "evaluate": "bench.evaluate",
     "dispatch": "bench.dispatch",
     "backtest": "bench.backtest",
+    "inbound": "bench.inbound",
 }
 
 
