@@ -188,38 +188,50 @@ class Sent:
     body: str
 
 
-def send_all(base: str, hooks: list[Webhook], clients: int) -> tuple[list[Sent], float]:
-    """Every webhook, in order, from `clients` threads with a keep-alive connection each."""
+def send_all(
+    base: str, hooks: list[Webhook], clients: int, rate: float | None
+) -> tuple[list[Sent], float]:
+    """Every webhook, in order, from `clients` threads with a keep-alive connection each.
+
+    Without `rate` each client sends its next webhook as soon as the last one is answered (the
+    server's saturation). With `rate` (webhooks/s over all clients) webhook i is due at i/rate
+    and its latency counts from then, so a server falling behind is charged for the wait too.
+    """
     results: list[Sent] = []
     lock = threading.Lock()
-    queue = iter(hooks)
+    queue = iter(enumerate(hooks))
+    origin = time.perf_counter() + 0.2
 
     def client() -> None:
         with httpx.Client(base_url=base, timeout=30.0) as http:
             while True:
                 with lock:
-                    hook = next(queue, None)
+                    i, hook = next(queue, (0, None))
                 if hook is None:
                     return
-                headers = {"X-Twilio-Signature": hook.signature,
-                           "I-Twilio-Idempotency-Token": hook.token}  # fmt: skip
                 started = time.perf_counter()
-                try:
-                    response = http.post(hook.path, data=hook.form, headers=headers)
-                    status, body = response.status_code, response.text
-                except httpx.TransportError as exc:
-                    status, body = 0, repr(exc)
-                ms = (time.perf_counter() - started) * 1000
-                with lock:
-                    results.append(Sent(hook, status, ms, body))
+                if rate:
+                    started = origin + i / rate
+                    time.sleep(max(0.0, started - time.perf_counter()))
+                results.append(_post(http, hook, started))  # list.append is atomic
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
+    began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return results, time.perf_counter() - started
+    return results, time.perf_counter() - began
+
+
+def _post(http: httpx.Client, hook: Webhook, started: float) -> Sent:
+    headers = {"X-Twilio-Signature": hook.signature, "I-Twilio-Idempotency-Token": hook.token}
+    try:
+        response = http.post(hook.path, data=hook.form, headers=headers)
+        status, body = response.status_code, response.text
+    except httpx.TransportError as exc:
+        status, body = 0, repr(exc)
+    return Sent(hook, status, (time.perf_counter() - started) * 1000, body)
 
 
 class WebProcess:
@@ -287,14 +299,19 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             web.wait_ready()
             load_before = os.getloadavg()[0]
-            results, seconds = send_all(base, hooks, args.clients)
+            results, seconds = send_all(base, hooks, args.clients, args.rate)
             load_after = os.getloadavg()[0]
         finally:
             web.stop()
         check = verify(url, hooks, results)
     latencies = [r.ms for r in results]
+    for kind in sorted({r.hook.kind for r in results}):
+        mine = [r.ms for r in results if r.hook.kind == kind]
+        print(f"  {backend} {kind}: p50 {percentile(mine, 0.5):.1f} ms, "
+              f"p99 {percentile(mine, 0.99):.1f} ms ({len(mine)})", file=sys.stderr)  # fmt: skip
     codes = Counter(r.status for r in results)
     return {"backend": backend, "requests": len(results), "clients": args.clients,
+            "offered": f"{args.rate:g}/s" if args.rate else "saturating",
             "p50 ms": f"{percentile(latencies, 0.5):.1f}",
             "p99 ms": f"{percentile(latencies, 0.99):.1f}",
             "max ms": f"{max(latencies):.0f}", "req/s": round(len(results) / seconds),
@@ -309,6 +326,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--requests", type=int, default=2_000)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument(
+        "--rate", type=float, default=None, help="webhooks/s in all (default: as fast as answered)"
+    )
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     rows = []
