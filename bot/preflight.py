@@ -20,20 +20,24 @@ class LiveSendingRefused(Exception):
 
 
 def unserved_links(app: Starlette) -> tuple[str, ...]:
-    """The route templates messages link to that `app` does not answer with GET."""
+    """The routes sent messages need that `app` does not answer: '/u/{token}' for a link
+    nobody serves with GET, 'POST /u/{token}' for a callback nobody serves with POST."""
     from starlette.routing import compile_path
 
     from core.outreach.context import Links
 
-    served = [compile_path(path)[0] for path in _get_paths(app.routes)]
+    served = {
+        method: [compile_path(path)[0] for path in _paths(app.routes, method)]
+        for method in ("GET", "POST")
+    }
     token = _example_token()
     missing = []
-    for template in Links.route_templates():
+    for method, template in Links.required_routes():
         # Match a real link's path, not the template text, so a route declared with another
         # parameter name or a converter (`/u/{t:str}`) counts exactly when it answers the link.
         example = template.format(token=token)
-        if not any(pattern.match(example) for pattern in served):
-            missing.append(template)
+        if not any(pattern.match(example) for pattern in served[method]):
+            missing.append(template if method == "GET" else f"{method} {template}")
     return tuple(missing)
 
 
@@ -49,19 +53,19 @@ def refuse_dead_links(runtime: Runtime, app: Starlette | None = None) -> None:
     if missing:
         them = "them" if len(missing) > 1 else "it"
         raise LiveSendingRefused(
-            f"live sending refused: messages link to {', '.join(missing)} "
+            f"live sending refused: messages need {', '.join(missing)} "
             f"but the web process does not serve {them} yet"
         )
 
 
-def _get_paths(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[str]:
-    """Full path templates of the routes that answer GET, through mounted sub-routers."""
+def _paths(routes: Iterable[BaseRoute], method: str, prefix: str = "") -> Iterator[str]:
+    """Full path templates of the routes that answer `method`, through mounted sub-routers."""
     from starlette.routing import Mount, Route
 
     for route in routes:
         if isinstance(route, Mount):
-            yield from _get_paths(route.routes, prefix + route.path)
-        elif isinstance(route, Route) and (route.methods is None or "GET" in route.methods):
+            yield from _paths(route.routes, method, prefix + route.path)
+        elif isinstance(route, Route) and (route.methods is None or method in route.methods):
             yield prefix + route.path
 
 

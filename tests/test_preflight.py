@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -19,6 +20,8 @@ from core.clock import SystemClock
 from core.outreach.context import Links, company_from_settings, render_context
 from core.settings import load_settings
 from core.tracks.config import load_tracks
+from core.tracks.lint import sample_context
+from core.tracks.render import render_step
 
 NOW = datetime(2026, 9, 24, 18, 0, tzinfo=UTC)
 LIVE = {
@@ -30,10 +33,10 @@ LIVE = {
     "COMPANY_NMLS_ID": "123456",
     "COMPANY_ADDRESS": "1 Market St, San Francisco, CA 94105",
 }
-REFUSAL = (
-    "live sending refused: messages link to /u/{token}, /s/{token} "
-    "but the web process does not serve them yet"
-)
+EVERY_ROUTE = (
+    "/u/{token}", "/s/{token}", "/t/c/{token}", "/t/o/{token}", "POST /u/{token}",
+    "POST /twilio/status",
+)  # fmt: skip
 
 
 async def _page(_request: Request) -> PlainTextResponse:
@@ -44,14 +47,24 @@ def _runtime(**values: str) -> Runtime:
     return Runtime(settings=load_settings(DATABASE_URL="sqlite://", **values), clock=SystemClock())
 
 
-def test_live_sending_is_refused_against_todays_web_app() -> None:
-    runtime = _runtime(**LIVE)
+def test_live_sending_is_refused_while_the_web_app_serves_no_link() -> None:
+    app = Starlette(routes=[Route("/healthz", _page)])
 
     with pytest.raises(LiveSendingRefused) as caught:
-        refuse_dead_links(runtime)
+        refuse_dead_links(_runtime(**LIVE), app)
 
-    assert str(caught.value) == REFUSAL
-    assert unserved_links(create_web_app(runtime)) == ("/u/{token}", "/s/{token}")
+    assert str(caught.value) == (
+        "live sending refused: messages need " + ", ".join(EVERY_ROUTE)
+        + " but the web process does not serve them yet"
+    )  # fmt: skip
+    assert unserved_links(app) == EVERY_ROUTE
+
+
+def test_todays_web_app_serves_every_route_a_message_needs() -> None:
+    runtime = _runtime(**LIVE)
+
+    assert unserved_links(create_web_app(runtime)) == ()
+    refuse_dead_links(runtime)  # does not raise
 
 
 def test_the_check_passes_once_the_web_app_serves_every_linked_route() -> None:
@@ -61,6 +74,8 @@ def test_the_check_passes_once_the_web_app_serves_every_linked_route() -> None:
             Route("/u/{token}", _page, methods=["GET", "POST"]),
             # Declared another way (a sub-router, another parameter name): still the same link.
             Mount("/s", routes=[Route("/{savings_token:str}", _page)]),
+            Mount("/t", routes=[Route("/c/{t}", _page), Route("/o/{t}", _page)]),
+            Route("/twilio/status", _page, methods=["POST"]),
         ]
     )
 
@@ -68,24 +83,44 @@ def test_the_check_passes_once_the_web_app_serves_every_linked_route() -> None:
     refuse_dead_links(_runtime(**LIVE), app)  # does not raise
 
 
-def test_a_route_that_does_not_answer_get_does_not_count() -> None:
+def test_a_route_that_does_not_answer_the_method_does_not_count() -> None:
     app = Starlette(
-        routes=[Route("/u/{token}", _page, methods=["POST"]), Route("/s/{token}", _page)]
+        routes=[
+            Route("/u/{token}", _page, methods=["POST"]),
+            Route("/s/{token}", _page),
+            Route("/t/c/{token}", _page),
+            Route("/t/o/{token}", _page),
+            Route("/twilio/status", _page, methods=["GET"]),
+        ]
     )
 
     with pytest.raises(LiveSendingRefused) as caught:
         refuse_dead_links(_runtime(**LIVE), app)
 
     assert str(caught.value) == (
-        "live sending refused: messages link to /u/{token} "
-        "but the web process does not serve it yet"
+        "live sending refused: messages need /u/{token}, POST /twilio/status "
+        "but the web process does not serve them yet"
     )
+
+
+def test_one_click_needs_post_on_the_unsubscribe_route() -> None:
+    app = Starlette(
+        routes=[
+            Route("/u/{token}", _page, methods=["GET"]),
+            Route("/s/{token}", _page),
+            Route("/t/c/{token}", _page),
+            Route("/t/o/{token}", _page),
+            Route("/twilio/status", _page, methods=["POST"]),
+        ]
+    )
+
+    assert unserved_links(app) == ("POST /u/{token}",)
 
 
 def test_the_sandbox_is_never_refused() -> None:
     runtime = _runtime()
 
-    refuse_dead_links(runtime)  # the web app serves no link today, and nothing is sent
+    refuse_dead_links(runtime)  # nothing is sent, so no link needs answering
     assert not runtime.settings.live
 
 
@@ -103,3 +138,25 @@ def test_every_link_a_message_carries_is_one_of_the_listed_routes() -> None:
                 path = urlsplit(url).path
                 patterns = [compile_path(t)[0] for t in Links.route_templates()]
                 assert any(p.match(path) for p in patterns), (track.name, url)
+
+
+def test_every_link_of_a_tracked_email_is_one_of_the_listed_routes() -> None:
+    links = Links("https://winback.example.com", "key")
+    patterns = [compile_path(t)[0] for t in Links.route_templates()]
+    for track in load_tracks().values():
+        for step in track.steps:
+            if step.channel != "email":
+                continue
+            context = sample_context(track.name)
+            context["links"] = {
+                "savings": links.savings(3, NOW),
+                "unsubscribe": links.unsubscribe(7, NOW),
+            }
+            rendered = render_step(
+                track=track.name, template=step.template, channel="email", context=context
+            )
+            html = links.tracked_html(rendered.email_html or "", message_id=11, now=NOW)
+            ours = re.findall(r'(?:href|src)="(https://winback\.example\.com[^"]*)"', html)
+            assert len(ours) >= 3, (track.name, step.template)  # a link, the pixel, unsubscribe
+            for url in ours:
+                assert any(p.match(urlsplit(url).path) for p in patterns), (track.name, url)

@@ -25,6 +25,14 @@ VISIT = "visit"
 TOO_SOON = timedelta(seconds=10)
 # Apple's own network (Mail Privacy Protection fetches pixels from it).
 _APPLE_NETWORK = ipaddress.ip_network("17.0.0.0/8")
+# Mail clients' image fetchers: Gmail's and Yahoo's proxies and Outlook fetch a pixel when a
+# person opens the message (unlike Apple's, which prefetch every pixel), so their opens count
+# as human; a click from one of them is a link preview, not a person.
+_MAIL_CLIENT_FETCHERS = re.compile(
+    r"googleimageproxy|yahoomailproxy|ymailproxy|outlook-?(?:ios|android)?-?proxy|"
+    r"microsoft office|ms-office|msoffice",
+    re.IGNORECASE,
+)
 _PROXY_AGENTS = re.compile(
     r"googleimageproxy|yahoomailproxy|ymailproxy|outlook-?(?:ios|android)?-?proxy|"
     r"microsoft office|ms-office|safelinks|mimecast|proofpoint|barracuda|symantec|"
@@ -51,6 +59,8 @@ def machine_reason(
         return "apple_privacy_proxy"  # MPP's bare agent, seen from every Apple proxy
     if not agent:
         return "no_user_agent"
+    if kind == OPEN and _MAIL_CLIENT_FETCHERS.search(agent):
+        return None
     if _PROXY_AGENTS.search(agent):
         return "proxy_or_scanner"
     if kind == CLICK and sent_at is not None and now - _aware(sent_at, now) < TOO_SOON:

@@ -13,7 +13,9 @@ offset, source, ISO date); the rate is worded from the snapshot's own fields ins
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,7 +25,7 @@ from typing import Any, ClassVar
 from core.book.models import Contact, Loan, LoanOfficer
 from core.loanmath import apr, estimated_ltv, snapshot_quote
 from core.settings import Settings, SettingsError
-from core.tokens import SAVINGS, UNSUBSCRIBE, sign
+from core.tokens import CLICK, OPEN, SAVINGS, UNSUBSCRIBE, sign
 from core.tracks.config import Step
 
 logger = logging.getLogger(__name__)
@@ -256,12 +258,25 @@ class Links:
     ROUTES: ClassVar[Mapping[str, str]] = {
         UNSUBSCRIBE: "/u/{token}",
         SAVINGS: "/s/{token}",
+        CLICK: "/t/c/{token}",
+        OPEN: "/t/o/{token}",
     }
+    # What a sent message needs answered besides GETs of its links: RFC 8058 one-click
+    # (List-Unsubscribe-Post) and Twilio's delivery-status callback (the dispatcher's).
+    CALLBACKS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("POST", "/u/{token}"),
+        ("POST", "/twilio/status"),
+    )
 
     @classmethod
     def route_templates(cls) -> tuple[str, ...]:
         """Every route a message can link to, as a path template ('/u/{token}')."""
         return tuple(cls.ROUTES.values())
+
+    @classmethod
+    def required_routes(cls) -> tuple[tuple[str, str], ...]:
+        """Every (method, path template) the web process must answer for sent messages."""
+        return tuple(("GET", path) for path in cls.route_templates()) + cls.CALLBACKS
 
     def savings(self, batch_member_id: int, now: datetime) -> str:
         """The personal savings page."""
@@ -273,8 +288,49 @@ class Links:
         token = sign(secret=self.secret, purpose=UNSUBSCRIBE, subject=contact_id, issued_at=now)
         return self._url(UNSUBSCRIBE, token)
 
+    def click(self, message_id: int, url: str, now: datetime) -> str:
+        """A tracked link: records the click on `message_id`, then redirects to `url` only."""
+        subject = f"{message_id} {url}"  # a URL holds no space; ours carry tokens, never PII
+        token = sign(secret=self.secret, purpose=CLICK, subject=subject, issued_at=now)
+        return self._url(CLICK, token)
+
+    def open_pixel(self, message_id: int, now: datetime) -> str:
+        """The 1×1 open pixel of `message_id`."""
+        token = sign(secret=self.secret, purpose=OPEN, subject=message_id, issued_at=now)
+        return self._url(OPEN, token)
+
+    def tracked_html(self, html_body: str, *, message_id: int, now: datetime) -> str:
+        """The email's HTML with every web link going through /t/c/ and an open pixel added.
+
+        The unsubscribe link is left alone (it must work without us counting it, and mail
+        scanners that follow it must not look like a person), and so are mailto:/tel:/sms:.
+        """
+        unsubscribe_prefix = self.base_url.rstrip("/") + self.ROUTES[UNSUBSCRIBE].split("{")[0]
+
+        def wrap(match: re.Match[str]) -> str:
+            url = html.unescape(match.group(2))
+            if url.startswith(unsubscribe_prefix):
+                return match.group(0)
+            tracked = html.escape(self.click(message_id, url, now), quote=True)
+            return f"{match.group(1)}{tracked}{match.group(3)}"
+
+        wrapped = _WEB_HREF.sub(wrap, html_body)
+        pixel_url = html.escape(self.open_pixel(message_id, now), quote=True)
+        pixel = (
+            f'<img src="{pixel_url}" width="1" height="1" alt="" '
+            'style="display:block;width:1px;height:1px;border:0;">'
+        )
+        closing = wrapped.lower().rfind("</body>")
+        if closing < 0:
+            return wrapped + pixel
+        return wrapped[:closing] + pixel + "\n" + wrapped[closing:]
+
     def _url(self, purpose: str, token: str) -> str:
         return self.base_url.rstrip("/") + self.ROUTES[purpose].format(token=token)
+
+
+# An <a href="http(s)://…"> in rendered (autoescaped) HTML, quoted either way.
+_WEB_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*["'])(https?://[^"'\s>]+)(["'])""", re.I)
 
 
 def render_context(

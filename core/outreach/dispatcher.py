@@ -357,6 +357,12 @@ class _Pass:
             session, message, contact, enrollment, result, sandbox=sandbox, recent=recent, to=to
         )
 
+    def _tracked(self, message: Message, html: str | None) -> str | None:
+        """The HTML part with its links through /t/c/ and the open pixel (SPEC §5)."""
+        if html is None:
+            return None
+        return self.sender.links.tracked_html(html, message_id=message.id, now=self.now)
+
     def _email(
         self, message: Message, person: Fresh, rendered: Rendered, context: dict[str, Any]
     ) -> OutboundEmail:
@@ -369,8 +375,8 @@ class _Pass:
             from_addr=self.email_from,
             reply_to=f"reply+{reply}@{self.email_domain}",
             subject=rendered.email_subject or "",
-            text=rendered.email_text or "",
-            html=rendered.email_html,
+            text=rendered.email_text or "",  # keeps the direct links: no tracking in plain text
+            html=self._tracked(message, rendered.email_html),
             message_id=f"<winback.{message.id}@{self.email_domain}>",
             list_unsubscribe_url=context["links"]["unsubscribe"],
         )

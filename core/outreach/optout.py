@@ -345,3 +345,20 @@ def whois(*, session: Session, address: str) -> list[dict[str, Any]]:
              "messages": _messages(session, person.id)}
         )  # fmt: skip
     return found
+
+
+def change_consent(
+    *,
+    session: Session,
+    contact: Contact,
+    channel: str,
+    state: str,
+    source: str,
+    by: str,
+    now: datetime,
+    evidence: str | None = None,
+) -> bool:
+    """Set one channel's consent with its consent event; False when it already was `state`."""
+    return _set_consent(
+        session, contact, channel, state, source=source, by=by, now=now, evidence=evidence
+    )

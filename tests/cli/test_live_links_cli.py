@@ -1,5 +1,8 @@
-"""`winback dispatch|tick|worker` refuse live sending while the web process cannot answer the
-links messages carry; the sandbox sends as before."""
+"""`winback dispatch|tick|worker` refuse live sending while the web process cannot answer a
+route messages need; the sandbox sends as before.
+
+The web process serves every route messages link to today, so these tests make messages need
+one more (`POST /not-served/{token}`, which nothing answers) to see the refusal."""
 
 # Fixtures are imported by name, so every test argument "redefines" them.
 # ruff: noqa: F811
@@ -12,14 +15,22 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import worker
+from core.outreach.context import Links
 from tests.fakes.twilio_api import FakeTwilio, fake_twilio  # noqa: F401
 from tests.outreach import COMPANY, NOW, Book, approved_book, sessions  # noqa: F401
 
 AT = ["--now", NOW.isoformat()]
 REFUSAL = (
-    "error: live sending refused: messages link to /u/{token}, /s/{token} "
-    "but the web process does not serve them yet"
+    "error: live sending refused: messages need POST /not-served/{token} "
+    "but the web process does not serve it yet"
 )
+
+
+@pytest.fixture
+def unserved_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages need a route the web process does not serve."""
+    needed = (*Links.CALLBACKS, ("POST", "/not-served/{token}"))
+    monkeypatch.setattr(Links, "CALLBACKS", needed)
 
 
 def _live_env(twilio: FakeTwilio) -> dict[str, str]:
@@ -41,6 +52,7 @@ def _outbox(book: Book) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("command", [["dispatch"], ["tick", "--no-fetch"]])
+@pytest.mark.usefixtures("unserved_route")
 def test_live_sending_is_refused_in_one_line_and_nothing_moves(
     command: list[str], winback: Any, sessions: sessionmaker[Session], fake_twilio: FakeTwilio
 ) -> None:
@@ -57,6 +69,7 @@ def test_live_sending_is_refused_in_one_line_and_nothing_moves(
     assert {status for _, status, *_ in before} == {"scheduled"}
 
 
+@pytest.mark.usefixtures("unserved_route")
 def test_the_worker_is_refused_before_its_scheduler_starts(
     winback: Any,
     sessions: sessionmaker[Session],
