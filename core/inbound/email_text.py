@@ -28,18 +28,21 @@ from core.compliance.keywords import EXACT_OPT_OUT, OPT_OUT, classify_inbound, n
 MAX_TEXT = 20_000  # what we read of a body; an essay is kept in the ledger, not parsed whole
 
 _AUTO_SUBJECT = re.compile(
-    r"^\s*(?:re:\s*)?(?:out of (?:the )?office|automatic reply|auto[- ]?reply|autoreply|"
+    # The phrase opens the subject and ends it or is followed by ':', '-', '(' ("Out of Office:
+    # Re: your rate"); "Re: out of the office soon?" is a person writing.
+    r"^\s*(?:out of (?:the )?office|automatic reply|auto[- ]?reply|autoreply|"
     r"auto[- ]?response|away from (?:my|the) (?:desk|office)|on vacation|vacation reply|"
     r"abwesenheitsnotiz|r[ée]ponse automatique|respuesta autom[áa]tica|"
     r"undeliver(?:ed|able)|delivery status notification|mail delivery (?:failed|failure|"
-    r"subsystem)|returned mail|failure notice)",
+    r"subsystem)|returned mail|failure notice)(?:\s+auto[- ]?reply)?\s*(?:[:(\-–]|$)",
     re.IGNORECASE,
 )
 _BOUNCERS = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|bounces?)(?:[+@]|$)", re.I)
 _BULK = {"bulk", "junk", "list", "auto_reply"}
 _TRAILERS = re.compile(
     r"^\s*(?:sent from my \w+|sent from (?:outlook|yahoo mail|mail for windows|gmail)\b|"
-    r"get outlook for \w+|sent via \w+|_{8,}\s*$|-{8,}\s*$)",
+    r"get outlook for \w+|sent via \w+|_{8,}\s*$|-{8,}\s*$|"
+    r"(?:on|el|le|am)\b.*\b(?:wrote|escribi[óo]|a [ée]crit|schrieb)\s*:\s*$)",
     re.IGNORECASE,
 )
 _EMAIL_OPT_OUT_PHRASES = (
