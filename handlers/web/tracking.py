@@ -68,6 +68,6 @@ def routes(deps: WebDeps) -> list[BaseRoute]:
         return link_problem(deps, expired=target.state == EXPIRED)
 
     return [
-        Route("/t/o/{token}", open_pixel, methods=["GET"]),
-        Route("/t/c/{token}", click, methods=["GET"]),
+        Route("/t/o/{token:path}", open_pixel, methods=["GET"]),
+        Route("/t/c/{token:path}", click, methods=["GET"]),
     ]

@@ -107,6 +107,6 @@ def routes(deps: WebDeps) -> list[BaseRoute]:
         return page(deps, "unsubscribe_done.html.j2", scope=done.scope)
 
     return [
-        Route("/u/{token}", show, methods=["GET"]),
-        Route("/u/{token}", stop, methods=["POST"]),
+        Route("/u/{token:path}", show, methods=["GET"]),
+        Route("/u/{token:path}", stop, methods=["POST"]),
     ]
