@@ -40,14 +40,12 @@ def _token(purpose: str) -> dict[str, Any]:
 
 
 _TWIML = {
-    "description": "Accepted and recorded (a retry of a recorded webhook changes nothing). "
-    "The body is TwiML: empty `<Response/>`, or one `<Message>` (the opt-out confirmation, "
-    "the HELP text).",
-    "content": {
-        "text/xml": {"schema": {"type": "string"}},
-        "application/xml": {"schema": {"type": "string"}},
-    },
+    "description": "Accepted and recorded (a retry of a recorded webhook changes nothing and "
+    "gets no second answer). The body is TwiML: an empty `<Response/>`, or one `<Message>` "
+    "(the opt-out confirmation, the HELP text).",
+    "content": {"application/xml": {"schema": {"type": "string"}}},
 }
+_RECORDED = {"description": "Recorded (a retry of a recorded callback changes nothing)."}
 _FORBIDDEN_TWILIO = {
     "description": "X-Twilio-Signature is missing or does not match PUBLIC_BASE_URL + path "
     "and the form (or TWILIO_AUTH_TOKEN is unset); nothing was recorded."
@@ -60,6 +58,8 @@ _BAD_TOKEN = (
     "The token was tampered with, made for another purpose, or is malformed: "
     "a friendly page, no redirect, nothing recorded."
 )
+
+_EXPIRED = "The link has expired: a friendly page, no redirect."
 
 _TWILIO_HEADERS = [
     {
@@ -171,7 +171,9 @@ _INBOUND_EMAIL = {
 }
 
 
-def _twilio_post(summary: str, schema: dict[str, Any], operation_id: str) -> dict[str, Any]:
+def _twilio_post(
+    summary: str, schema: dict[str, Any], operation_id: str, ok: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "post": {
             "operationId": operation_id,
@@ -180,7 +182,7 @@ def _twilio_post(summary: str, schema: dict[str, Any], operation_id: str) -> dic
             "security": [{"twilioSignature": []}],
             "parameters": _TWILIO_HEADERS,
             "requestBody": {"required": True, "content": {FORM: {"schema": schema}}},
-            "responses": {"200": _TWIML, "403": _FORBIDDEN_TWILIO, "5XX": _RETRY},
+            "responses": {"200": ok, "403": _FORBIDDEN_TWILIO, "5XX": _RETRY},
         }
     }
 
@@ -192,12 +194,14 @@ def _paths() -> dict[str, Any]:
             "(stored, the person's sequences stopped, handed to the reply router).",
             _INBOUND_SMS,
             "twilioInboundSms",
+            _TWIML,
         ),
         "/twilio/status": _twilio_post(
             "A delivery-status callback, idempotent on (MessageSid, MessageStatus); a late 21610 "
             "records an opt-out.",
             _STATUS,
             "twilioStatusCallback",
+            _RECORDED,
         ),
         "/email/inbound": {"post": _email_inbound()},
         "/u/{token}": {"get": _unsubscribe_page(), "post": _one_click()},
@@ -215,13 +219,18 @@ def _email_inbound() -> dict[str, Any]:
         "summary": "An inbound email (SendGrid Inbound Parse): a warm reply, an opt-out "
         "('unsubscribe', 'remove me'), or an auto-reply (recorded, never answered).",
         "tags": ["email"],
-        "security": [{"inboundSecret": []}, {"inboundBasic": []}],
+        "security": [{"inboundBasic": []}, {"inboundSecret": []}, {"inboundHeader": []}],
         "requestBody": {"required": True, "content": {MULTIPART: body, FORM: body}},
         "responses": {
-            "200": {"description": "Accepted and recorded."},
+            "200": {
+                "description": "Recorded; the body names what it was (warm_reply, opt_out, "
+                "auto_reply, duplicate…).",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "400": {"description": "The secret was right but the form cannot be read."},
             "403": {
-                "description": "The EMAIL_INBOUND_SECRET is missing or wrong (compared in "
-                "constant time), or unset; nothing was recorded."
+                "description": "EMAIL_INBOUND_SECRET is unset, or no secret offered matches "
+                "it (compared in constant time); nothing was read or recorded."
             },
             "5XX": _RETRY,
         },
@@ -246,20 +255,30 @@ def _one_click() -> dict[str, Any]:
         "properties": {
             "List-Unsubscribe": _text("RFC 8058 one-click: 'One-Click'.", enum=["One-Click"]),
             "scope": _text(
-                "From the page: 'email' (default) or 'all' channels.", enum=["email", "all"]
+                "From the page: 'email' (the default) or 'everything'.",
+                enum=["email", "everything"],
             ),
         },
     }
+    body = {"schema": choice}
     return {
         "operationId": "unsubscribe",
-        "summary": "RFC 8058 one-click unsubscribe (and the page's form): idempotent, no "
-        "cookies, a missing body means 'stop emails'.",
+        "summary": "RFC 8058 one-click unsubscribe from email (and the page's form): "
+        "idempotent, no cookies, a missing body is fine.",
         "tags": ["borrower"],
         "parameters": [_token("unsubscribe")],
-        "requestBody": {"required": False, "content": {FORM: {"schema": choice}}},
+        "requestBody": {"required": False, "content": {FORM: body, MULTIPART: body}},
         "responses": {
-            "200": _html("Unsubscribed (again, if it already was): a confirmation page."),
+            "200": {
+                "description": "Unsubscribed (again, if it already was): plain text for a "
+                "one-click POST, a confirmation page for the page's form.",
+                "content": {
+                    "text/plain": {"schema": {"type": "string"}},
+                    HTML: {"schema": {"type": "string"}},
+                },
+            },
             "400": _html(_BAD_TOKEN),
+            "413": {"description": "A body far larger than any unsubscribe form."},
             "5XX": _RETRY,
         },
     }
@@ -268,7 +287,9 @@ def _one_click() -> dict[str, Any]:
 def _open_pixel() -> dict[str, Any]:
     return {
         "operationId": "openPixel",
-        "summary": "The open pixel: records an open (flagged when a proxy or scanner made it).",
+        "summary": "The open pixel: a genuine token records an open (flagged when a proxy or "
+        "scanner made it); any other token records nothing but still gets the image, since a "
+        "broken image in a borrower's mail helps nobody.",
         "tags": ["tracking"],
         "parameters": [_token("open")],
         "responses": {
@@ -276,7 +297,6 @@ def _open_pixel() -> dict[str, Any]:
                 "description": "A 1×1 transparent GIF, never cached.",
                 "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
             },
-            "400": {"description": _BAD_TOKEN},
         },
     }
 
@@ -293,11 +313,8 @@ def _click() -> dict[str, Any]:
                 "description": "To the signed URL.",
                 "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
             },
-            "303": {
-                "description": "To the signed URL.",
-                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
-            },
             "400": _html(_BAD_TOKEN),
+            "410": _html(_EXPIRED),
         },
     }
 
@@ -359,8 +376,10 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                     "in": "header",
                     "name": "X-Twilio-Signature",
                 },
-                "inboundSecret": {"type": "apiKey", "in": "query", "name": "secret"},
+                # SendGrid: https://inbound:SECRET@host/email/inbound (the password is checked).
                 "inboundBasic": {"type": "http", "scheme": "basic"},
+                "inboundSecret": {"type": "apiKey", "in": "query", "name": "secret"},
+                "inboundHeader": {"type": "apiKey", "in": "header", "name": "X-Winback-Secret"},
             }
         },
     }
