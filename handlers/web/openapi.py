@@ -329,8 +329,7 @@ def _savings() -> dict[str, Any]:
         "responses": {
             "200": _html("The page."),
             "400": _html(_BAD_TOKEN),
-            "404": _html("A genuine token for a page that no longer exists: a friendly page."),
-            "410": _html("The link has expired: a friendly page with the loan officer's contact."),
+            "410": _html(_EXPIRED),
         },
     }
 
