@@ -12,6 +12,7 @@ from core.outreach.context import token_secret
 from core.tokens import SAVINGS, TokenError, max_age_for, verify
 from handlers.web.deps import WebDeps
 from handlers.web.pages import link_problem, page
+from handlers.web.tracking import hit_of
 
 
 def routes(deps: WebDeps) -> list[BaseRoute]:
@@ -28,12 +29,11 @@ def routes(deps: WebDeps) -> list[BaseRoute]:
             return link_problem(deps, expired="expired" in str(exc))
         if not subject.isdigit():
             return link_problem(deps)
-        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        hit = hit_of(request, deps)
         facts = await run_in_threadpool(
             savings_page, sessions=deps.sessions, batch_member_id=int(subject),
-            settings=deps.settings, now=deps.now(),
-            user_agent=request.headers.get("user-agent"),
-            client_ip=forwarded or (request.client.host if request.client else None),
+            settings=deps.settings, now=hit.now, user_agent=hit.user_agent,
+            client_ip=hit.client_ip,
         )  # fmt: skip
         if facts is None:
             return link_problem(deps)
