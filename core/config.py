@@ -191,6 +191,29 @@ class ComplianceConfig(_Section):
     no_cost_claims_allowed: bool = False
 
 
+class RepliesConfig(_Section):
+    """How warm replies reach the loan officers: the claim SLA, its business hours, reminders."""
+
+    # Unclaimed this many business minutes after posting: escalated once to the team channel.
+    claim_sla_minutes: int = Field(10, ge=1, le=24 * 60)
+    business_hours_start: int = Field(9, ge=0, le=23)  # local hour, the LO's time zone
+    business_hours_end: int = Field(18, ge=1, le=24)
+    business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    default_timezone: str = "America/New_York"  # for LOs without their own
+    outcome_reminder_hours: int = Field(24, ge=1)  # claimed but no outcome: remind the claimer
+    snooze_minutes: int = Field(60, ge=5, le=7 * 24 * 60)
+    # A batch this big needs the manager to type its size in a dialog before it is approved.
+    confirm_batch_size_above: int = Field(250, ge=1)
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> RepliesConfig:
+        if self.business_hours_end <= self.business_hours_start:
+            raise ValueError("replies.business_hours_end must be after business_hours_start")
+        if not self.business_days or any(not 0 <= day <= 6 for day in self.business_days):
+            raise ValueError("replies.business_days are 0 (Monday) to 6 (Sunday)")
+        return self
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -200,6 +223,7 @@ class Config(_Section):
     triggers: TriggersConfig = TriggersConfig()
     approval: ApprovalConfig = ApprovalConfig()
     compliance: ComplianceConfig = ComplianceConfig()
+    replies: RepliesConfig = RepliesConfig()
     tracks: dict[str, Any] = Field(default_factory=dict)
 
     def approval_required(self, trigger: str) -> bool:

@@ -3,6 +3,7 @@
 from core.audit.models import AuditEvent
 from core.batches.models import Batch, BatchMember
 from core.book.models import Contact, Loan, LoanOfficer
+from core.cards.models import Card
 from core.consent.models import ConsentEvent, Suppression
 from core.db import Base
 from core.inbound.models import DeliveryEvent, Engagement, InboundEvent, Reply
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "Batch",
     "BatchMember",
+    "Card",
     "ConsentEvent",
     "Contact",
     "DeliveryEvent",

@@ -43,6 +43,7 @@ class LoanOfficer(Base):
     nmls_id: Mapped[str | None] = mapped_column(String(20))
     slack_user_id: Mapped[str | None] = mapped_column(String(40))
     slack_channel_id: Mapped[str | None] = mapped_column(String(40))
+    timezone: Mapped[str | None] = mapped_column(String(40))  # business hours for escalation
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -71,6 +71,7 @@ class Reply(Base):
     outcome: Mapped[str | None] = mapped_column(String(30))
     outcome_at: Mapped[datetime | None]
     details: Mapped[dict[str, Any] | None]
+    snoozed_until: Mapped[datetime | None]  # a snoozed card is posted again at this time
 
 
 class DeliveryEvent(Base):
