@@ -22,6 +22,7 @@ __all__ = [
     "ClosingCosts",
     "RefinanceQuote",
     "apr",
+    "break_even_months",
     "estimated_ltv",
     "estimated_value",
     "monthly_payment",
@@ -160,6 +161,14 @@ def _break_even(closing_costs: Decimal, savings: Decimal) -> int | None:
     if savings <= 0:
         return None
     return int((closing_costs / savings).to_integral_value(rounding=ROUND_CEILING))
+
+
+def break_even_months(*, closing_costs: Decimal, monthly_savings: Decimal) -> int | None:
+    """Whole months of savings that recoup the closing costs (None when nothing is saved)."""
+    closing_costs = _decimal(closing_costs, "closing_costs")
+    monthly_savings = _decimal(monthly_savings, "monthly_savings")
+    with localcontext(_CONTEXT):
+        return _break_even(closing_costs, monthly_savings)
 
 
 def refinance_quote(

@@ -15,6 +15,7 @@ from core.loanmath import (
     ClosingCosts,
     RefinanceQuote,
     apr,
+    break_even_months,
     estimated_ltv,
     estimated_value,
     monthly_payment,
@@ -205,6 +206,28 @@ def test_refinance_quote_worked_example() -> None:
         - monthly_payment(principal=Decimal("197543.99"), annual_rate=Decimal(5), months=348),
     )
     assert Decimal(0) < quote.same_term_savings < quote.monthly_savings
+
+
+def test_break_even_rounds_up_to_whole_months_and_agrees_with_the_quote() -> None:
+    assert (
+        break_even_months(closing_costs=Decimal("3975.44"), monthly_savings=Decimal("138.64")) == 29
+    )
+    assert (
+        break_even_months(closing_costs=Decimal("300.00"), monthly_savings=Decimal("100.00")) == 3
+    )
+    assert (
+        break_even_months(closing_costs=Decimal("300.00"), monthly_savings=Decimal("0.00")) is None
+    )
+    assert break_even_months(closing_costs=Decimal("300.00"), monthly_savings=Decimal("-5")) is None
+    quote = refinance_quote(
+        principal=Decimal(200000), note_rate=Decimal(6), term_months=360,
+        first_payment_date=date(2024, 1, 1), new_rate=Decimal(5), on=date(2024, 12, 15),
+    )  # fmt: skip
+    assert quote.break_even_months == break_even_months(
+        closing_costs=quote.closing_costs, monthly_savings=quote.monthly_savings
+    )
+    with pytest.raises(TypeError):
+        break_even_months(closing_costs=300.0, monthly_savings=Decimal(1))  # type: ignore[arg-type]
 
 
 def test_no_savings_means_no_break_even() -> None:
