@@ -1,0 +1,1 @@
+"""Tests of the Slack side: the loopback fake Web API and signed inbound requests."""
