@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import Clock, parse_now
 from core.config import Config, load_config
 from core.db import make_engine, make_sessionmaker
-from core.inbound.router import ReplyRouter, UnroutedReplies
+from core.inbound.router import ReplyRouter
 from core.migrate import pending_revisions, upgrade
 from core.privacy import MaskContactDetails
 from core.settings import Settings, SettingsError, load_settings
@@ -26,6 +26,9 @@ from core.tracks.lint import TemplateLintError, lint_templates
 # The senders, the dispatcher and the rate feeds are imported where they are built, so a
 # command that sends nothing (`segments`, `batches`) does not pay ~0.6 s to import them.
 if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from core.cards.posting import CardPoster, PostingOptions
     from core.channels.base import EmailSender, SmsSender
     from core.channels.ratelimit import TokenBucket
     from core.outreach.dispatcher import DispatchOptions
@@ -112,9 +115,51 @@ class Runtime:
         )
 
     @cached_property
+    def card_poster(self) -> CardPoster:
+        """Slack when SLACK_BOT_TOKEN is set, else the log (the sandbox, and the demo)."""
+        from bot.slack_cards import LogCardPoster, SlackCardPoster
+
+        sla = self.config.replies.claim_sla_minutes
+        if self.settings.slack_enabled:
+            from bot.slack_app import web_client
+
+            client = web_client(self.settings)
+            return SlackCardPoster(client=client, settings=self.settings, sla_minutes=sla)
+        return LogCardPoster(settings=self.settings, sla_minutes=sla)
+
+    def posting_options(self, owner: str) -> PostingOptions:
+        """How this process posts cards (its leases are recorded as `owner`)."""
+        from core.cards.posting import PostingOptions
+        from core.cards.subjects import subject_renderer
+
+        return PostingOptions(
+            poster=self.card_poster, owner=owner, render=subject_renderer(self.settings)
+        )
+
+    @cached_property
     def reply_router(self) -> ReplyRouter:
-        """Where stored warm replies go: until Slack is set up, they wait for `winback replies`."""
-        return UnroutedReplies()
+        """Where stored warm replies go: a card in the LO's Slack channel (the log without
+        Slack), posted at once; the worker's posting job retries whatever did not land."""
+        from bot.worker import worker_id
+        from core.cards.router import CardReplyRouter
+
+        return CardReplyRouter(
+            session_factory=lambda: self.sessions(), options=self.posting_options(worker_id()),
+            clock=self.clock,
+        )  # fmt: skip
+
+    @cached_property
+    def slack_app(self) -> App:
+        """The Bolt app (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET required)."""
+        from bot.slack_app import SlackDeps, create_app
+        from bot.worker import worker_id
+
+        deps = SlackDeps(
+            settings=self.settings, sessions=lambda: self.sessions(), clock=self.clock,
+            config=self.config, tracks=lambda: self.tracks,
+            posting=self.posting_options(worker_id()),
+        )  # fmt: skip
+        return create_app(self.settings, deps)
 
     def dispatch_options(
         self, *, worker_id: str, limit: int = 100_000, stop: threading.Event | None = None

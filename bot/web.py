@@ -1,10 +1,14 @@
-"""The web process: an ASGI app (Starlette under uvicorn). The Slack route joins in step 6."""
+"""The web process (Starlette under uvicorn): webhooks, borrower pages, POST /slack/events."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.runtime import Runtime
@@ -38,4 +42,34 @@ def create_web_app(runtime: Runtime) -> Starlette:
         *web_routes(deps),
         *openapi.routes(deps),  # describes the routes above (tests/web/test_openapi.py)
     ]
-    return Starlette(routes=routes)
+    if runtime.settings.slack_enabled:
+        routes.append(slack_route(runtime))
+    return Starlette(routes=routes, lifespan=_lifespan(runtime))
+
+
+def slack_route(runtime: Runtime) -> Route:
+    """POST /slack/events: every Slack request, verified by Bolt, run off the event loop."""
+    from bot.slack_app import dispatch
+
+    app = runtime.slack_app
+
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        answer = await run_in_threadpool(
+            dispatch, app, body=body, headers=dict(request.headers), query=request.url.query
+        )
+        headers = {k: v[0] for k, v in answer.headers.items() if k.lower() != "content-length"}
+        return Response(content=answer.body, status_code=answer.status, headers=headers)
+
+    return Route("/slack/events", slack_events, methods=["POST"])
+
+
+def _lifespan(runtime: Runtime):  # type: ignore[no-untyped-def]
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        router = runtime.__dict__.get("reply_router")  # only if this process made one
+        if router is not None and hasattr(router, "close"):
+            await run_in_threadpool(router.close)  # cards being posted finish first
+
+    return lifespan

@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session
 from core.audit.models import AuditEvent
 from core.audit.service import record
 from core.batches.service import expire_pending
-from core.config import Config, RatesConfig
+from core.cards.escalation import escalate_due
+from core.cards.posting import PostingOptions, post_due_cards
+from core.cards.service import cards_for_open_tasks, cards_for_unrouted
+from core.config import Config, RatesConfig, RepliesConfig
 from core.flows import evaluate
 from core.locks import only_one_worker
 from core.outreach.claims import recover_in_flight
@@ -150,12 +153,30 @@ def dispatch_job(
     return dispatch(session_factory=session_factory, now=now, options=options).as_json()
 
 
+def cards_job(
+    *,
+    session_factory: SessionFactory,
+    now: datetime,
+    posting: PostingOptions,
+    replies: RepliesConfig,
+) -> dict[str, Any]:
+    """Make the cards that are due (replies, call tasks, escalations, reminders) and post them."""
+    with session_factory() as session, session.begin():
+        made = cards_for_unrouted(session, now=now) + cards_for_open_tasks(session, now=now)
+        escalation = escalate_due(session, now=now, config=replies)
+    summary: dict[str, Any] = {"made": made} if made else {}
+    summary.update({key: value for key, value in escalation.items() if value})
+    summary.update(post_due_cards(session_factory=session_factory, options=posting, now=now))
+    return summary
+
+
 def tick(
     *,
     session_factory: SessionFactory,
     now: datetime,
     options: DispatchOptions,
     feed: RateFeed | None,
+    posting: PostingOptions | None = None,
 ) -> dict[str, Any]:
     """Everything the worker does, once, in order; a JSON-able summary of each step."""
     summary: dict[str, Any] = {}
@@ -173,4 +194,9 @@ def tick(
     recovered = recover_in_flight_job(session_factory=session_factory, now=now)
     summary["recovered"] = recovered["unknown"]
     summary["dispatch"] = dispatch_job(session_factory=session_factory, now=now, options=options)
+    if posting is not None:
+        summary["cards"] = cards_job(
+            session_factory=session_factory, now=now, posting=posting,
+            replies=options.config.replies,
+        )  # fmt: skip
     return summary

@@ -18,7 +18,7 @@ from core.cards.models import (
     Card,
 )
 from core.inbound.models import Reply
-from core.outreach.models import Message
+from core.outreach.models import TASK_OPEN, Message
 
 LEASE = timedelta(seconds=60)  # longer than a Slack call with its timeout and one retry
 MAX_BACKOFF = timedelta(minutes=5)
@@ -84,6 +84,19 @@ def cards_for_unrouted(session: Session, *, now: datetime) -> int:
     ).all()
     for reply_id in missing:
         ensure_reply_card(session, reply_id=reply_id, now=now)
+    return len(missing)
+
+
+def cards_for_open_tasks(session: Session, *, now: datetime) -> int:
+    """Make a "call this borrower" card for every open call task that has none."""
+    missing = session.scalars(
+        select(Message)
+        .outerjoin(Card, and_(Card.message_id == Message.id, Card.kind == CALL_TASK))
+        .where(Message.status == TASK_OPEN, Card.id.is_(None))
+        .order_by(Message.id)
+    ).all()
+    for message in missing:
+        ensure_task_card(session, message=message, now=now)
     return len(missing)
 
 

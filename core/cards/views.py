@@ -99,16 +99,62 @@ def reply_card_view(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class TaskCardView:
+    """A track's "call this borrower" step as its card shows it."""
+
+    message_id: int
+    name: str
+    phone: str | None
+    email: str | None
+    lo_name: str | None
+    segment: str | None
+    trigger: str | None
+    task: str  # the rendered task text: why to call and what to say
+    due_at: datetime
+    note_rate: str | None
+    figures: dict[str, str] | None
+    touches: tuple[Touch, ...]
+
+
+def task_card_view(session: Session, *, message_id: int) -> TaskCardView | None:
+    """The card of one call-task message, None when there is no such message."""
+    message = session.get(Message, message_id)
+    if message is None:
+        return None
+    contact = session.get(Contact, message.contact_id)
+    member, batch = _woken_by(session, message_id, message.contact_id)
+    loan = session.get(Loan, member.loan_id) if member is not None else None
+    officer = _officer(session, contact, loan)
+    name = f"{contact.first_name} {contact.last_name}".strip() if contact else ""
+    return TaskCardView(
+        message_id=message.id, name=name or "(no name on file)",
+        phone=contact.phone if contact else None, email=contact.email if contact else None,
+        lo_name=officer.name if officer else None,
+        segment=batch.segment if batch is not None else None,
+        trigger=member.trigger if member is not None else None, task=message.body or "",
+        due_at=message.due_at, note_rate=_note_rate(loan),
+        figures=math_strings(member.snapshot or {}, loan) if member is not None else None,
+        touches=_last_touches(session, message.contact_id),
+    )  # fmt: skip
+
+
 def _what_woke_them(session: Session, reply: Reply) -> tuple[BatchMember | None, Batch | None]:
     """The batch member behind the touch answered, else behind the person's latest enrollment."""
+    return _woken_by(session, reply.message_id, reply.contact_id)
+
+
+def _woken_by(
+    session: Session, message_id: int | None, contact_id: int | None
+) -> tuple[BatchMember | None, Batch | None]:
     enrollment_id = None
-    if reply.message_id is not None:
-        message = session.get(Message, reply.message_id)
+    if message_id is not None:
+        message = session.get(Message, message_id)
         enrollment_id = message.enrollment_id if message is not None else None
-    if enrollment_id is None and reply.contact_id is not None:
+    if enrollment_id is None and contact_id is not None:
         enrollment_id = session.scalar(
             select(Enrollment.id)
-            .where(Enrollment.contact_id == reply.contact_id)
+            .where(Enrollment.contact_id == contact_id)
             .order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc())
             .limit(1)
         )

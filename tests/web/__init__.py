@@ -81,7 +81,14 @@ def free_port() -> int:
 class LiveWeb:
     """`winback web` running in a thread on 127.0.0.1, with the test's clock and router."""
 
-    def __init__(self, database_url: str, *, public_base_url: str | None = None, **extra: str):
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        public_base_url: str | None = None,
+        real_router: bool = False,
+        **extra: str,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # What Twilio signs against: PUBLIC_BASE_URL + path (a TLS proxy's https URL, say).
@@ -90,7 +97,8 @@ class LiveWeb:
         self.clock = MovableClock()
         self.router = RecordingRouter()
         self.runtime = Runtime(settings=self.settings, clock=self.clock)
-        self.runtime.__dict__["reply_router"] = self.router  # the cached_property, replaced
+        if not real_router:  # the product's router posts cards (tests/slack use it)
+            self.runtime.__dict__["reply_router"] = self.router  # the cached_property, replaced
         self.app = create_web_app(self.runtime)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
@@ -121,6 +129,9 @@ class LiveWeb:
         """Stop the server and close the client."""
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        router = self.runtime.__dict__.get("reply_router")
+        if hasattr(router, "close"):
+            router.close()  # posts in flight finish before the database goes
         self.http.close()
         self.runtime.engine.dispose()
 

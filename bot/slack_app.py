@@ -1,0 +1,93 @@
+"""The Slack app (Bolt): built by `create_app`, served at POST /slack/events or over Socket Mode.
+
+There is no module-level App: tests build their own against the fake Web API. Request
+verification (signature and timestamp) is Bolt's and is never turned off. Listeners get the
+shared parts through `context["winback"]` (a middleware puts them there), and open their own
+database session: lazy listeners outlive the request, so a per-request session would close
+under them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session
+
+from core.cards.posting import PostingOptions
+from core.clock import Clock
+from core.config import Config
+from core.settings import Settings, SettingsError
+from core.tracks.config import Track
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SlackDeps:
+    """What every Slack listener may use: settings, the database, the clock, cards."""
+
+    settings: Settings
+    sessions: Callable[[], Session]
+    clock: Clock
+    config: Config
+    tracks: Callable[[], Any]  # the tracks (built lazily: only approvals need them)
+    posting: PostingOptions | None = None  # re-renders cards after a button
+
+    def is_manager(self, user_id: str) -> bool:
+        """Whether this Slack user may approve, reject, pause and resume."""
+        return user_id in self.settings.manager_ids
+
+    def track_map(self) -> dict[str, Track]:
+        """The tracks with the operator's overrides."""
+        return dict(self.tracks())
+
+
+def web_client(settings: Settings) -> WebClient:
+    """The Web API client (SLACK_API_URL honored); no automatic retries: the callers decide."""
+    base_url = settings.SLACK_API_URL if settings.SLACK_API_URL.endswith("/") else (
+        settings.SLACK_API_URL + "/"
+    )  # fmt: skip
+    return WebClient(
+        token=settings.SLACK_BOT_TOKEN, base_url=base_url, timeout=5, retry_handlers=[]
+    )
+
+
+def create_app(settings: Settings, deps: SlackDeps, *, client: WebClient | None = None) -> App:
+    """The Bolt app with every handler registered."""
+    from handlers.slack import register_all
+
+    if not settings.SLACK_BOT_TOKEN or not settings.SLACK_SIGNING_SECRET:
+        raise SettingsError("setting SLACK_BOT_TOKEN is required for the Slack app")
+    app = App(
+        client=client or web_client(settings),
+        signing_secret=settings.SLACK_SIGNING_SECRET,
+        # Listeners finish before the HTTP answer; slow work goes to lazy listeners.
+        process_before_response=True,
+        token_verification_enabled=False,  # no auth.test at start: Slack may be down
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.middleware
+    def winback_context(context: Any, next: Callable[[], BoltResponse]) -> BoltResponse:
+        context["winback"] = deps
+        return next()
+
+    @app.error
+    def answer_errors(error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:
+        # Never a stack trace to the user: the listener answered (or Slack shows its own error).
+        logger.exception("Slack request failed: %s", type(error).__name__)
+
+    register_all(app)
+    return app
+
+
+def dispatch(app: App, *, body: bytes, headers: dict[str, str], query: str) -> BoltResponse:
+    """Run one Slack HTTP request through the app (called in a worker thread)."""
+    request = BoltRequest(body=body.decode("utf-8"), query=query, headers=headers)
+    return app.dispatch(request)

@@ -1,0 +1,13 @@
+"""Slack listeners: each module registers its own with `register(app)` (bolt's starter layout)."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+
+def register_all(app: App) -> None:
+    """Register every Slack listener on `app`."""
+    from handlers.slack import replies
+
+    for module in (replies,):
+        module.register(app)
