@@ -29,6 +29,7 @@ logger = logging.getLogger("winback.worker")
 
 # How often each job runs (seconds). Evaluate decides by itself whether there is work.
 EVERY = {
+    "cards": 5,  # warm replies are posted at once; this retries, escalates and reminds
     "dispatch": 30,
     "recover": 60,
     "expire": 300,
@@ -57,7 +58,11 @@ def job_functions(rt: Runtime, stop: threading.Event) -> dict[str, Callable[[dat
     """The core jobs bound to this runtime, each taking the current time."""
     sessions = rt.sessions
     options = rt.dispatch_options(worker_id=worker_id(), limit=1000, stop=stop)
+    posting = rt.posting_options(worker_id())
     return {
+        "cards": lambda now: jobs.cards_job(
+            session_factory=sessions, now=now, posting=posting, replies=rt.config.replies
+        ),
         "dispatch": lambda now: jobs.dispatch_job(
             session_factory=sessions, now=now, options=options
         ),

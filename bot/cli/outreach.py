@@ -78,6 +78,7 @@ def tick_command(
         now=rt.clock.now(),
         options=rt.dispatch_options(worker_id=worker_id()),
         feed=rt.rate_feed if fetch else None,
+        posting=rt.posting_options(worker_id()),
     )
     if as_json:
         print_json(summary)
@@ -121,6 +122,10 @@ def _tick_lines(summary: dict[str, Any]) -> list[str]:
         f"interrupted sends marked unknown (never resent): {len(recovered)}"
         if recovered
         else "interrupted sends: none"
+    )
+    cards = summary.get("cards") or {}
+    lines.append(
+        "cards: " + (", ".join(f"{n} {what}" for what, n in cards.items()) if cards else "none due")
     )
     lines.append(_dispatch_line(summary["dispatch"]))
     return lines

@@ -112,6 +112,7 @@ def test_tick_runs_every_job_once(winback: Any, sessions: sessionmaker[Session])
     assert summary["evaluation"]["evaluated"] is True
     assert summary["expired"] == [] and summary["recovered"] == []
     assert summary["dispatch"]["sent"] == 1
+    assert summary["cards"] == {}  # nobody replied: no card to post
 
 
 def test_tick_text_is_one_readable_line_per_step(
@@ -124,6 +125,7 @@ def test_tick_text_is_one_readable_line_per_step(
     assert lines[0] == "rates: not fetched (no feed)"
     assert lines[1].startswith("evaluation: ran (first evaluation), ")
     assert "expired batches: none" in lines and "interrupted sends: none" in lines
+    assert "cards: none due" in lines
     assert lines[-1].startswith("dispatch: sent 1, failed 0")
     assert not any("{" in line for line in lines)
 
@@ -136,6 +138,7 @@ def test_the_worker_schedules_every_job_once_at_a_time(
 
     jobs = {job.id: job for job in scheduler.get_jobs()}
 
-    assert set(jobs) == {"dispatch", "recover", "expire", "evaluate", "fetch_rates"}
+    assert set(jobs) == {"cards", "dispatch", "recover", "expire", "evaluate", "fetch_rates"}
+    assert jobs["cards"].trigger.interval.total_seconds() == 5
     assert jobs["dispatch"].trigger.interval.total_seconds() == 30 == EVERY["dispatch"]
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
