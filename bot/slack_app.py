@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.orm import Session
 
 from core.cards.posting import PostingOptions
@@ -87,7 +88,18 @@ def create_app(settings: Settings, deps: SlackDeps, *, client: WebClient | None 
     return app
 
 
-def dispatch(app: App, *, body: bytes, headers: dict[str, str], query: str) -> BoltResponse:
-    """Run one Slack HTTP request through the app (called in a worker thread)."""
-    request = BoltRequest(body=body.decode("utf-8"), query=query, headers=headers)
+def dispatch(
+    app: App, *, body: bytes, headers: dict[str, str], query: str, signing_secret: str
+) -> BoltResponse:
+    """Run one Slack HTTP request through the app (called in a worker thread).
+
+    The signature is checked before the body is parsed: Bolt parses in its request's
+    constructor, and a malformed body must get a clean 400 (signed) or 401 (not), never a 500.
+    """
+    if not SignatureVerifier(signing_secret).is_valid_request(body, headers):
+        return BoltResponse(status=401, body='{"error": "invalid request"}')
+    try:
+        request = BoltRequest(body=body.decode("utf-8"), query=query, headers=headers)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return BoltResponse(status=400, body='{"error": "malformed request body"}')
     return app.dispatch(request)

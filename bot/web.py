@@ -56,7 +56,12 @@ def slack_route(runtime: Runtime) -> Route:
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         answer = await run_in_threadpool(
-            dispatch, app, body=body, headers=dict(request.headers), query=request.url.query
+            dispatch,
+            app,
+            body=body,
+            headers=dict(request.headers),
+            query=request.url.query,
+            signing_secret=runtime.settings.SLACK_SIGNING_SECRET or "",
         )
         headers = {k: v[0] for k, v in answer.headers.items() if k.lower() != "content-length"}
         return Response(content=answer.body, status_code=answer.status, headers=headers)

@@ -19,6 +19,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+import core.models  # noqa: F401 - every model, so create_all() builds the whole schema
 from core.db import Base, make_engine
 from core.migrate import alembic_config, upgrade
 
