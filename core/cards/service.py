@@ -195,9 +195,12 @@ def card_of_reply(session: Session, reply_id: int) -> Card | None:
 
 
 def needs_update(session: Session, *, reply_id: int) -> list[Card]:
-    """Mark every posted card showing this reply for re-rendering; the posted ones."""
+    """Mark every card showing this reply for re-rendering (one still being posted too: it may
+    land with the state from before); the marked ones."""
     cards = session.scalars(
-        select(Card).where(Card.reply_id == reply_id, Card.kind == REPLY, Card.status == POSTED)
+        select(Card).where(
+            Card.reply_id == reply_id, Card.kind == REPLY, Card.status.in_((PENDING, POSTED))
+        )
     ).all()
     for card in cards:
         card.needs_update = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +10,7 @@ import httpx
 from sqlalchemy import select, update
 
 from core.book.models import LoanOfficer
+from core.cards.models import Card
 from tests.fakes.slack_api import FakeSlack
 from tests.outreach import Book, approved_book
 from tests.slack.signing import block_action_body, signed_headers, slash_command_body
@@ -82,3 +84,14 @@ def slack_post(web: LiveWeb, body: bytes, **header_overrides: str) -> httpx.Resp
     """POST a signed body to /slack/events."""
     headers = {**signed_headers(SIGNING_SECRET, body), **header_overrides}
     return web.http.post("/slack/events", content=body, headers=headers)
+
+
+def settled(web: LiveWeb) -> None:
+    """Wait until every card's post in flight has recorded its outcome (lease released)."""
+    for _ in range(200):
+        with web.sessions() as session:
+            cards = session.scalars(select(Card)).all()
+            if cards and all(card.lease_until is None for card in cards):
+                return
+        time.sleep(0.05)
+    raise AssertionError("a card's post never finished")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +19,7 @@ from tests.slack.live import (
     TEAM_CHANNEL,
     book_with_officer,
     press,
+    settled,
     slack_web,
 )
 from tests.web import LiveWeb
@@ -42,17 +42,6 @@ def _cards_pass(web: LiveWeb) -> dict:
 
 def _card_text(message: dict) -> str:
     return str(message.get("blocks"))
-
-
-def _settled(web: LiveWeb) -> None:
-    """Wait until the router's background post has recorded its outcome."""
-    for _ in range(100):
-        with web.sessions() as session:
-            cards = session.scalars(select(Card)).all()
-            if cards and all(c.lease_until is None for c in cards):
-                return
-        time.sleep(0.05)
-    raise AssertionError("the card's post never finished")
 
 
 def _reply_id(web: LiveWeb) -> int:
@@ -78,7 +67,7 @@ def test_a_reply_lands_in_the_officers_channel_with_everything_to_call(
     )  # fmt: skip
     assert claim["value"] == str(_reply_id(web))
     assert card["metadata"]["event_payload"]["key"] == f"reply:{_reply_id(web)}"
-    _settled(web)
+    settled(web)
     with web.sessions() as session:
         assert session.get(Reply, _reply_id(web)).routed_at is not None
     _cards_pass(web)
@@ -89,7 +78,7 @@ def test_of_ten_simultaneous_claims_exactly_one_wins(web: LiveWeb, fake_slack: F
     book_with_officer(web, [ANA])
     text(web, "yes", ANA["phone"])
     posted = fake_slack.wait_for("chat.postMessage").body
-    _settled(web)
+    settled(web)
     reply_id = str(_reply_id(web))
     users = [f"U0LO{n:04d}" for n in range(10)]
     answers: dict[str, int] = {}
@@ -126,7 +115,7 @@ def test_slack_down_then_up_posts_exactly_one_card(web: LiveWeb, fake_slack: Fak
     fake_slack.fail_next("chat.postMessage", status=500)
     text(web, "what rate?", ANA["phone"])
     fake_slack.wait_for("chat.postMessage")
-    _settled(web)
+    settled(web)
     assert fake_slack.messages(LO_CHANNEL) == []  # Slack refused it: nothing stored
     web.clock.advance(minutes=1)
     summary = _cards_pass(web)
@@ -145,7 +134,7 @@ def test_a_timeout_after_slack_accepted_still_leaves_one_card(
     fake_slack.accept_then_timeout("chat.postMessage", delay=1.5)
     text(web, "what rate?", ANA["phone"])
     fake_slack.wait_for("chat.postMessage")
-    _settled(web)
+    settled(web)
     with web.sessions() as session:
         deadline_card = session.scalars(select(Card)).one()
     web.clock.advance(minutes=1)
@@ -168,7 +157,7 @@ def test_a_later_reply_threads_under_the_first_card(web: LiveWeb, fake_slack: Fa
     book_with_officer(web, [ANA])
     text(web, "yes", ANA["phone"])
     first = fake_slack.wait_for("chat.postMessage")
-    _settled(web)
+    settled(web)
     text(web, "actually, after 6 please", ANA["phone"])
     second = fake_slack.wait_for("chat.postMessage", predicate=lambda c: c is not first
                                  and c.body.get("thread_ts") is not None)  # fmt: skip
@@ -182,7 +171,7 @@ def test_unclaimed_past_the_sla_escalates_once_to_the_team(
     book_with_officer(web, [ANA])
     text(web, "yes", ANA["phone"])
     fake_slack.wait_for("chat.postMessage")
-    _settled(web)
+    settled(web)
     web.clock.advance(minutes=9)
     _cards_pass(web)
     assert fake_slack.messages(TEAM_CHANNEL) == []
@@ -198,7 +187,7 @@ def test_a_claim_stops_the_escalation(web: LiveWeb, fake_slack: FakeSlack) -> No
     book_with_officer(web, [ANA])
     text(web, "yes", ANA["phone"])
     fake_slack.wait_for("chat.postMessage")
-    _settled(web)
+    settled(web)
     web.clock.advance(minutes=5)
     press(web, "claim_reply", str(_reply_id(web)), user="U0LO0001",
           response_url=fake_slack.response_url("lo"))  # fmt: skip
@@ -212,7 +201,7 @@ def test_after_hours_the_sla_waits_for_the_morning(web: LiveWeb, fake_slack: Fak
     book_with_officer(web, [ANA])
     text(web, "yes", ANA["phone"])
     fake_slack.wait_for("chat.postMessage")
-    _settled(web)
+    settled(web)
     web.clock.advance(hours=12)  # 7:30 am: still before business hours
     _cards_pass(web)
     assert fake_slack.messages(TEAM_CHANNEL) == []
@@ -227,7 +216,7 @@ def test_claimed_with_no_outcome_a_day_later_reminds_the_claimer(
     book_with_officer(web, [ANA])
     text(web, "yes", ANA["phone"])
     fake_slack.wait_for("chat.postMessage")
-    _settled(web)
+    settled(web)
     press(web, "claim_reply", str(_reply_id(web)), user="U0LO0001",
           response_url=fake_slack.response_url("lo"))  # fmt: skip
     web.clock.advance(hours=25)

@@ -12,7 +12,14 @@ from core.audit.models import AuditEvent
 from core.inbound.models import Reply
 from tests.fakes.slack_api import FakeSlack
 from tests.inbound.texting import text
-from tests.slack.live import SIGNING_SECRET, book_with_officer, press, slack_post, slack_web
+from tests.slack.live import (
+    SIGNING_SECRET,
+    book_with_officer,
+    press,
+    settled,
+    slack_post,
+    slack_web,
+)
 from tests.slack.signing import block_action_body, signed_headers
 from tests.web import LiveWeb
 
@@ -29,6 +36,7 @@ def _reply(web: LiveWeb, fake: FakeSlack) -> int:
     book_with_officer(web, [ANA])
     text(web, "yes call me", ANA["phone"])
     fake.wait_for("chat.postMessage")
+    settled(web)
     with web.sessions() as session:
         return session.scalars(select(Reply.id)).one()
 
