@@ -18,10 +18,17 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.metadata import Metadata
 
 from bot.blocks.common import View
-from bot.blocks.replies import escalation_card, reminder_card, reply_card, task_card
+from bot.blocks.replies import (
+    escalation_card,
+    phone_words,
+    reminder_card,
+    reply_card,
+    task_card,
+)
 from bot.blocks.text import view_text
 from core.cards.models import BATCH, CALL_TASK, ESCALATION, REMINDER
 from core.cards.posting import CardToPost, Destination, Posted, PostFailed
+from core.privacy import mask_contact_details, mask_email, mask_phone
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -209,10 +216,26 @@ class LogCardPoster:
 
     def _show(self, card: CardToPost, what: str) -> None:
         managers = sorted(self._settings.manager_ids)
-        text = view_text(render_card(card, managers=managers, sla_minutes=self._sla))
+        text = _masked(view_text(render_card(card, managers=managers, sla_minutes=self._sla)), card)
         self.shown.append((card.key, text))
         if self._echo is not None:
             self._echo(text)
         else:
-            # Cards carry the borrower's phone for the LO; the log's mask filter hides it.
             logger.info("%s %s (Slack is not set up):\n%s", what, card.key, text)
+
+
+def _masked(text: str, card: CardToPost) -> str:
+    """The card's text with the borrower's phone and email hidden: it goes to a log, not to
+    the loan officer (a dialable '(415) 555-0123' is beyond the log filter's E.164 pattern)."""
+    subject = card.subject
+    addresses = []
+    if subject.reply is not None:
+        addresses.append(subject.reply.sender)
+    if subject.task is not None:
+        addresses.extend(a for a in (subject.task.phone, subject.task.email) if a)
+    for address in addresses:
+        if "@" in address:
+            text = text.replace(address, mask_email(address))
+        else:
+            text = text.replace(phone_words(address), mask_phone(address))
+    return mask_contact_details(text)
