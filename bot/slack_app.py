@@ -40,6 +40,10 @@ class SlackDeps:
     tracks: Callable[[], Any]  # the tracks (built lazily: only approvals need them)
     posting: PostingOptions | None = None  # re-renders cards after a button
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> SlackDeps:
+        # Bolt deep-copies the context for lazy listeners; these parts are shared, not copied.
+        return self
+
     def is_manager(self, user_id: str) -> bool:
         """Whether this Slack user may approve, reject, pause and resume."""
         return user_id in self.settings.manager_ids
