@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.book.models import Contact
-from core.compliance.keywords import normalize
+from core.compliance.keywords import normalize, tapback
 from core.inbound.models import INTERESTED, NOT_NOW, QUESTION, UNCLEAR, InboundEvent, Reply
 from core.inbound.router import ReplyNotice
 from core.outreach.models import Message
@@ -25,37 +25,74 @@ from core.outreach.service import end_sequences
 REPLIED = "replied"
 MAX_BODY = 4000  # a pasted essay is kept, but not without bound
 
+# Firm "no": wins over everything, a call request included.
 _NOT_NOW = (
-    "not now", "not interested", "not at this time", "not right now", "maybe later",
-    "later", "next year", "next month", "busy", "no thanks", "no thank you", "nope",
+    "not now", "not interested", "not at this time", "not right now", "not at the moment",
+    "not today", "next year", "next month", "no thanks", "no thank you", "nope", "nah",
     "already refinanced", "already refied", "already did", "all set", "im good", "we are good",
-    "no", "not yet",
+    "were good", "no", "not yet", "sold the house", "sold my house", "sold our house",
+    "sold the home", "sold the property", "no gracias", "el proximo ano", "disliked",
+)  # fmt: skip
+# Soft "not now" ("busy, call me later"): a request to call still wins over it.
+_LATER = (
+    "later", "maybe later", "busy", "cant talk", "in a meeting", "driving", "at work",
+    "mas tarde", "despues", "luego",
+)  # fmt: skip
+# "no problem" is a yes; it must not read as the "no" above.
+_NOT_A_NO = re.compile(r"\bno (problem|prob|worries|doubt|rush)\b")
+_CALL_REQUEST = (
+    "call me", "give me a call", "please call", "can you call", "could you call", "call after",
+    "call back", "call tomorrow", "llamame", "llameme", "llamenme",
 )  # fmt: skip
 _INTERESTED = (
-    "yes", "yeah", "yep", "sure", "ok", "okay", "interested", "call me", "give me a call",
-    "lets talk", "sounds good", "please call", "tell me more", "id like", "i would like",
-    "im interested", "absolutely", "definitely", "go ahead", "text me", "email me",
-    "call", "lets do it", "sign me up", "how soon",
+    "yes", "yeah", "yep", "yup", "yea", "sure", "ok", "okay", "k", "kk", "interested",
+    "give me a call", "lets talk", "sounds good", "please call", "tell me more", "id like",
+    "i would like", "im interested", "absolutely", "definitely", "go ahead", "text me",
+    "email me", "call", "lets do it", "sign me up", "how soon", "liked", "loved",
+    "emphasized", "emphasised", "si", "me interesa", "claro", "dale", "por supuesto",
 )  # fmt: skip
+# "not sure", "don't text me": the word right before a phrase can turn it around.
+_NEGATIONS = frozenset({"not", "dont", "never", "cant", "wont", "no"})
 _QUESTION_START = re.compile(
-    r"^(who|what|whats|how|when|where|why|which|is|are|can|could|do|does|did|will|would|should)\b"
+    r"^(who|whos|what|whats|how|hows|when|whens|where|wheres|why|which|is|are|can|could|do"
+    r"|does|did|will|would|should|questioned|quien|cual|cuanto|cuanta|cuando|donde|como)\b"
 )
-_THUMBS_UP = ("👍", "🙌", "👌", "✅", "🙏", "😀", "😊", "🙂")
+_QUESTION_ANYWHERE = ("who is this", "whos this", "who dis", "who are you")
+_THUMBS_UP = ("👍", "🙌", "👌", "✅", "🙏", "😀", "😊", "🙂", "📞", "☎", "❤", "💯", "👏")
+_THUMBS_DOWN = ("👎",)
 
 
 def classify_reply(text: str) -> str:
     """What the loan officer sees first: interested, question, not_now or unknown."""
-    words = normalize(text)
-    padded = f" {words} "
-    if any(f" {phrase} " in padded for phrase in _NOT_NOW):
+    reaction = tapback(text)  # 'Liked "…our text…"': the reaction is their answer, not our words
+    source = reaction if reaction is not None else text
+    words = normalize(source)
+    padded = f" {_NOT_A_NO.sub(' ', words)} "
+    if _has(padded, _NOT_NOW) or any(mark in source for mark in _THUMBS_DOWN):
         return NOT_NOW
-    if "?" in text or _QUESTION_START.match(words):
+    if _has(padded, _CALL_REQUEST):
+        return INTERESTED
+    if _has(padded, _LATER):
+        return NOT_NOW
+    if "?" in source or "¿" in source or _QUESTION_START.match(words):
         return QUESTION
-    if any(f" {phrase} " in padded for phrase in _INTERESTED) or any(
-        mark in text for mark in _THUMBS_UP
-    ):
+    if _has(padded, _QUESTION_ANYWHERE):
+        return QUESTION
+    if _has(padded, _INTERESTED) or any(mark in source for mark in _THUMBS_UP):
         return INTERESTED
     return UNCLEAR
+
+
+def _has(padded: str, phrases: Sequence[str]) -> bool:
+    """A phrase found as whole words, and not right after a negation ("not sure")."""
+    for phrase in phrases:
+        start = padded.find(f" {phrase} ")
+        while start != -1:
+            before = padded[:start].split()
+            if not before or before[-1] not in _NEGATIONS:
+                return True
+            start = padded.find(f" {phrase} ", start + 1)
+    return False
 
 
 def latest_touch(session: Session, contact_ids: Sequence[int], channel: str) -> Message | None:
