@@ -1,8 +1,12 @@
 """Twilio's delivery-status callbacks: every event kept, the message's state moved one way only.
 
 ``queued``/``sending`` mean nothing new to us (the message is ``sent`` once Twilio accepted it);
-``sent`` → ``delivered`` | ``undelivered`` | ``failed``, and a final state is never left: a late
-``sent`` after ``delivered`` is kept as an event and changes nothing. Replays are no-ops twice
+``sent`` → ``delivered`` | ``undelivered`` | ``failed``, and a message ends in the furthest state
+Twilio ever reported, whatever order the callbacks arrived in (they are separate requests, each
+retried on its own): ``delivered`` > ``undelivered`` > ``failed`` > ``sent``. A late ``sent``
+after a final state is kept as an event and changes nothing; a ``delivered`` receipt beats a
+give-up that arrived before it (the handset got the text, so it counts against the person's
+caps), and the message keeps the error code of the state it ends in. Replays are no-ops twice
 over: the ledger (Twilio's idempotency token, else MessageSid + status) and the unique
 (provider_id, status) of the delivery events.
 
@@ -49,19 +53,20 @@ BAD_NUMBER_CODES = frozenset({"30005", "30006"} | {str(code) for code in BAD_ADD
 REPLAYED = "replayed"
 INCOMPLETE = "incomplete"
 
-# How far along each state is; a message only ever moves to a higher rank.
+# How far along each state is; a message only ever moves to a higher rank. The ranks are a
+# total order, so the state a message ends in depends on which callbacks came, not their order.
 _OUR_RANK = {
     outbox.UNKNOWN: 0,  # the provider may have it: a callback settles the doubt
     outbox.SENT: 1,
-    outbox.DELIVERED: 2,
-    outbox.UNDELIVERED: 2,
-    outbox.FAILED: 2,
+    outbox.FAILED: 2,  # never left Twilio
+    outbox.UNDELIVERED: 3,  # reached the carrier, which gave up
+    outbox.DELIVERED: 4,  # the carrier's receipt: the strongest fact there is
 }
 _TWILIO_STATE = {
-    "sent": (outbox.SENT, 1),
-    "delivered": (outbox.DELIVERED, 2),
-    "undelivered": (outbox.UNDELIVERED, 2),
-    "failed": (outbox.FAILED, 2),
+    "sent": (outbox.SENT, _OUR_RANK[outbox.SENT]),
+    "failed": (outbox.FAILED, _OUR_RANK[outbox.FAILED]),
+    "undelivered": (outbox.UNDELIVERED, _OUR_RANK[outbox.UNDELIVERED]),
+    "delivered": (outbox.DELIVERED, _OUR_RANK[outbox.DELIVERED]),
 }
 _GAVE_UP = ("undelivered", "failed")
 
@@ -175,14 +180,15 @@ def _advance(
     new_status, rank = target
     if rank <= current:
         return
+    previous = message.status
     message.status = new_status
     message.updated_at = now
-    if code is not None:
-        message.error_code = code
-    if status in _GAVE_UP:
+    message.error_code = code  # the code of the state it is in now (a delivery has none)
+    if status in _GAVE_UP or previous in _GAVE_UP:  # a give-up, or one the carrier overturned
         record(
             session=session, at=now, actor="twilio", action=f"message.{new_status}",
             subject_type="message", subject_id=message.id, reason=code or status,
+            details={"was": previous},
         )  # fmt: skip
 
 

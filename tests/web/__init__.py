@@ -158,3 +158,45 @@ def live_web(database_url: str, **kwargs: Any) -> Iterator[LiveWeb]:
         yield web
     finally:
         web.stop()
+
+
+@dataclass(frozen=True)
+class SentText:
+    """A text the dispatcher really sent (through the fake Twilio): who, and its Twilio sid."""
+
+    message_id: int
+    contact_id: int
+    phone: str
+    sid: str
+
+
+def send_texts(
+    sessions: sessionmaker[Session], database_url: str, twilio: Any, people: int
+) -> list[SentText]:
+    """`people` Californians with a text due, dispatched for real through `twilio` (a started
+    FakeTwilio); their messages as the outbox holds them, oldest first."""
+    from sqlalchemy import select
+
+    from core.book.models import Contact
+    from core.channels.email import SandboxEmailSender
+    from core.outreach.models import Message
+    from core.tracks.config import load_tracks
+    from tests.outreach import live_settings, run_dispatch, seed_due_texts, twilio_sender
+
+    seed_due_texts(sessions, people)
+    texts = load_tracks(
+        {"refinance": {"steps": [{"delay_days": 0, "channel": "sms", "template": "intro"}]}}
+    )
+    settings = live_settings(database_url, twilio)
+    report = run_dispatch(
+        sessions, settings, twilio_sender(twilio), SandboxEmailSender(), tracks=texts
+    )
+    assert report.sent == people, report.as_json()
+    with sessions() as session:
+        rows = session.execute(
+            select(Message.id, Message.contact_id, Contact.phone, Message.provider_id)
+            .join(Contact, Contact.id == Message.contact_id)
+            .where(Message.provider_id.is_not(None))
+            .order_by(Message.id)
+        ).all()
+    return [SentText(m, c, phone or "", sid or "") for m, c, phone, sid in rows]
