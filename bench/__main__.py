@@ -1,4 +1,4 @@
-"""`python -m bench import|evaluate|dispatch|backtest|inbound …`."""
+"""`python -m bench import|evaluate|dispatch|backtest|inbound|replies …`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "dispatch": "bench.dispatch",
     "backtest": "bench.backtest",
     "inbound": "bench.inbound",
+    "replies": "bench.replies",
 }
 
 

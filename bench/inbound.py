@@ -186,6 +186,7 @@ class Sent:
     status: int
     ms: float
     body: str
+    started: float = 0.0  # time.time() when it was due (for matching later effects)
 
 
 def send_all(
@@ -231,13 +232,16 @@ def _post(http: httpx.Client, hook: Webhook, started: float) -> Sent:
         status, body = response.status_code, response.text
     except httpx.TransportError as exc:
         status, body = 0, repr(exc)
-    return Sent(hook, status, (time.perf_counter() - started) * 1000, body)
+    elapsed = time.perf_counter() - started
+    return Sent(hook, status, elapsed * 1000, body, time.time() - elapsed)
 
 
 class WebProcess:
     """`winback web` as a child process on 127.0.0.1 (stderr kept in bench/out)."""
 
-    def __init__(self, url: str, port: int, base_url: str) -> None:
+    def __init__(
+        self, url: str, port: int, base_url: str, extra_env: dict[str, str] | None = None
+    ) -> None:
         from tests.outreach import COMPANY
 
         self.log = OUT / f"inbound-web-{port}.log"
@@ -245,6 +249,7 @@ class WebProcess:
                "PUBLIC_BASE_URL": base_url, "TWILIO_API_URL": "http://127.0.0.1:9",
                "WINBACK_NOW": (NOW + timedelta(hours=1)).isoformat()}  # fmt: skip
         env.pop("SLACK_BOT_TOKEN", None)
+        env.update(extra_env or {})
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "web", "--port", str(port)],

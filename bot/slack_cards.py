@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from slack_sdk import WebClient
@@ -34,6 +34,7 @@ from core.settings import Settings
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "winback_card"
+PACED = "paced"  # this channel had its message for this second: try again in a moment
 # Errors that mean "not this channel": the next destination is tried instead.
 _WRONG_PLACE = {"channel_not_found", "not_in_channel", "is_archived", "user_not_found",
                 "users_not_found", "cannot_dm_bot", "user_disabled"}  # fmt: skip
@@ -57,22 +58,27 @@ def render_card(card: CardToPost, *, managers: list[str], sla_minutes: int) -> V
 
 
 class ChannelPace:
-    """About one message per second per channel (Slack's posting limit)."""
+    """About one message per second per channel, Slack's posting limit, which allows short
+    bursts: a few replies landing together in one channel are not held back (GCRA)."""
 
-    def __init__(self, interval: float = 1.0, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, interval: float = 1.0, burst: int = 4, longest_wait: float = 3.0) -> None:
         self._interval = interval
-        self._sleep = sleep
-        self._next: dict[str, float] = {}
+        self._slack = (burst - 1) * interval  # how far ahead of schedule a burst may run
+        self._longest_wait = longest_wait
+        self._due: dict[str, float] = {}  # each channel's theoretical next-message time
         self._lock = threading.Lock()
 
-    def wait(self, channel: str) -> None:
-        """Block until `channel` may take another message."""
+    def reserve(self, channel: str) -> float | None:
+        """Seconds to wait for this channel's next slot (now reserved); None, reserving nothing,
+        when that wait would tie up a posting thread for longer than `longest_wait`."""
         with self._lock:
             now = time.monotonic()
-            at = max(now, self._next.get(channel, now))
-            self._next[channel] = at + self._interval
-        if at > now:
-            self._sleep(at - now)
+            due = max(self._due.get(channel, now), now)
+            wait = max(0.0, due - self._slack - now)
+            if wait > self._longest_wait:
+                return None
+            self._due[channel] = due + self._interval
+            return wait
 
 
 class SlackCardPoster:
@@ -84,6 +90,7 @@ class SlackCardPoster:
         self._settings = settings
         self._sla = sla_minutes
         self._pace = pace or ChannelPace()
+        self._pace_retry = 5.0
         self._dm: dict[str, str] = {}  # Slack user -> DM channel
 
     def post(self, card: CardToPost) -> Posted:
@@ -117,7 +124,11 @@ class SlackCardPoster:
         return render_card(card, managers=managers, sla_minutes=self._sla)
 
     def _post_to(self, channel: str, card: CardToPost, view: View) -> Posted:
-        self._pace.wait(channel)
+        wait = self._pace.reserve(channel)
+        if wait is None:  # a long queue in this channel: let the posting job come back later
+            raise PostFailed(PACED, retry_after=self._pace_retry, maybe_posted=False)
+        if wait:
+            time.sleep(wait)
         response = self._call(lambda: self._client.chat_postMessage(
             channel=channel, text=view.text, blocks=view.blocks, metadata=_metadata(card),
             thread_ts=card.thread_ts, unfurl_links=False, unfurl_media=False,
@@ -143,18 +154,26 @@ class SlackCardPoster:
                 return Posted(channel=channel, ts=str(message["ts"]))
         return None
 
-    def _places(self, destination: Destination) -> list[str]:
-        places: list[str | None] = [destination.lo_channel]
+    def _places(self, destination: Destination) -> Iterator[str]:
+        """Where to try, best first; a DM is only opened when the channels before it failed."""
+        tried: set[str] = set()
+        for place in self._candidates(destination):
+            channel = place() if callable(place) else place
+            if channel and channel not in tried:
+                tried.add(channel)
+                yield channel
+
+    def _candidates(self, destination: Destination) -> Iterator[str | Callable[[], Any] | None]:
+        yield destination.lo_channel
         for user in (destination.lo_user, destination.user):
             if user:
-                places.append(self._dm_channel(user))
+                yield lambda user=user: self._dm_channel(user)
         if destination.lo_email and not destination.lo_user:
-            places.append(self._dm_by_email(destination.lo_email))
+            yield lambda: self._dm_by_email(destination.lo_email or "")
         if destination.team:
-            places.append(self._settings.SLACK_TEAM_CHANNEL)
+            yield self._settings.SLACK_TEAM_CHANNEL
         if destination.approvals or destination.team:
-            places.append(self._settings.SLACK_APPROVALS_CHANNEL)
-        return list(dict.fromkeys(p for p in places if p))
+            yield self._settings.SLACK_APPROVALS_CHANNEL
 
     def _dm_channel(self, user: str) -> str | None:
         if user not in self._dm:

@@ -131,7 +131,8 @@ def post_leased(
     try:
         landed = options.poster.post(ready)
     except PostFailed as failure:
-        logger.warning("card %s not posted (%s): will retry", ready.key, failure.reason)
+        level = logging.INFO if failure.reason == "paced" else logging.WARNING
+        logger.log(level, "card %s not posted (%s): will retry", ready.key, failure.reason)
         with session_factory() as session, session.begin():
             mark_failed(
                 session, card_id=card_id, owner=options.owner, error=failure.reason, now=now,

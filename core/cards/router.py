@@ -4,14 +4,20 @@ background thread (the webhook's answer never waits on Slack); the posting job r
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
+from core.cards.models import Card
 from core.cards.posting import PostingOptions, SessionFactory, post_now
 from core.cards.service import ensure_reply_card
 from core.clock import Clock
 from core.inbound.router import ReplyNotice
 
 logger = logging.getLogger(__name__)
+
+RETRIES_HERE = 5  # prompt retries from the web process; the posting job keeps trying after
+SOON = timedelta(seconds=30)
 
 
 class CardReplyRouter:
@@ -23,8 +29,9 @@ class CardReplyRouter:
         self._sessions = session_factory
         self._options = options
         self._clock = clock
-        # A few threads: one slow Slack call must not hold up the next borrower's card.
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="winback-cards")
+        # Threads enough that a busy channel's pacing or one slow Slack call never holds up the
+        # next borrower's card in another channel.
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="winback-cards")
 
     def reply_received(self, notice: ReplyNotice) -> None:
         """Make the card in its own transaction, then hand the post to a background thread."""
@@ -40,14 +47,32 @@ class CardReplyRouter:
             return
         self._pool.submit(self._post, card_id)
 
-    def _post(self, card_id: int) -> None:
+    def _post(self, card_id: int, attempt: int = 1) -> None:
         try:
-            post_now(
+            outcome = post_now(
                 session_factory=self._sessions, options=self._options, card_id=card_id,
                 now=self._clock.now(),
             )  # fmt: skip
         except Exception:  # never lost: the card stays pending for the posting job
             logger.exception("card %d not posted yet: the posting job will retry", card_id)
+            return
+        if outcome == "failed" and attempt < RETRIES_HERE:
+            self._retry_soon(card_id, attempt)
+
+    def _retry_soon(self, card_id: int, attempt: int) -> None:
+        """Try again when the card is due (Slack's Retry-After, the channel's pace) if that is
+        soon; the worker's posting job is the safety net for everything else."""
+        with self._sessions() as session:
+            card = session.get(Card, card_id)
+            due_at = card.due_at if card is not None else None
+        if due_at is None:
+            return
+        delay = (due_at - self._clock.now()).total_seconds()
+        if 0 <= delay <= SOON.total_seconds():
+            timer = threading.Timer(delay, lambda: self._pool.submit(self._post, card_id,
+                                                                     attempt + 1))  # fmt: skip
+            timer.daemon = True
+            timer.start()
 
     def close(self) -> None:
         """Wait for posts in flight (the web process shutting down)."""

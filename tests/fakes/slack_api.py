@@ -13,6 +13,7 @@ tests/fakes/slack_methods.py, the workspace state in tests/fakes/slack_workspace
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -79,6 +80,7 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._rules: dict[str, deque[_Rule]] = {}
         self._slow: dict[str, float] = {}
+        self._flaky: dict[str, tuple[float, random.Random | None]] = {}
         self._response_urls: set[str] = set()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -141,6 +143,11 @@ class FakeSlack:
     def accept_then_timeout(self, method: str, delay: float = 3.0, times: int = 1) -> None:
         """Do the next call (the message IS stored) but answer only after `delay` seconds."""
         self._add_rule(method, _Rule("accept_then_timeout", times, delay=delay))
+
+    def flaky(self, method: str, share: float, seed: int = 1) -> None:
+        """From now on answer about `share` of `method`'s calls with a 500 (0 to stop)."""
+        with self._lock:
+            self._flaky[method] = (share, random.Random(seed))
 
     def slow(self, method: str, seconds: float) -> None:
         """Wait `seconds` before handling every call of `method` (0 to stop)."""
@@ -228,6 +235,9 @@ class FakeSlack:
         with self._lock:
             rules = self._rules.get(method)
             if not rules:
+                share, rng = self._flaky.get(method, (0.0, None))
+                if rng is not None and rng.random() < share:
+                    return _Rule("fail", 1, status=500, error="internal_error")
                 return None
             rule = rules[0]
             rule.times -= 1
