@@ -1,0 +1,254 @@
+"""`/winback`: acknowledged at once, answered through response_url by a lazy listener.
+
+Slack gives a slash command 3 seconds; a segment count over a big book can take longer, so the
+ack carries nothing but help (which needs no database) or a "working on it" line, and the
+answer follows from the lazy listener. Each subcommand is one core call and one view.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.blocks.commands import (
+    batches_view,
+    help_view,
+    members_view,
+    note,
+    rates_view,
+    segments_view,
+    whois_view,
+)
+from bot.blocks.common import View
+from bot.command_text import Command, parse_command
+from core.batches.service import BatchError, BatchExpired, list_batches
+from core.book.service import list_loan_officers
+from core.flows import PRODUCTS, approve_batch, offers_on, reject_batch
+from core.outreach.optout import OptOutError, record_opt_out, whois
+from core.outreach.switches import is_paused, pause, resume
+from core.privacy import mask_contact_details
+from core.rates.service import held_rates
+from core.segments import counts_by_lo, counts_of, find_segments, segment_members
+
+if TYPE_CHECKING:
+    from bot.slack_app import SlackDeps
+
+logger = logging.getLogger(__name__)
+SLOW = frozenset({"segments", "segment", "stats"})  # live queries over the whole book
+MANAGERS_ONLY = frozenset({"approve", "reject", "pause", "resume"})
+SEGMENT_TOP = 20
+Answer = Callable[["SlackDeps", Command, str], View]
+
+
+def ack_winback_command(ack: Ack, command: dict[str, Any]) -> None:
+    """Within Slack's 3 seconds: help at once, else an empty ack or a 'working on it' line."""
+    parsed = parse_command(command.get("text") or "")
+    if parsed.name == "help":
+        view = help_view(parsed.problem)
+        ack(text=view.text, blocks=view.blocks, response_type="ephemeral")
+    elif parsed.name in SLOW:
+        ack(text="Working on it…", response_type="ephemeral")
+    else:
+        ack()
+
+
+def handle_winback_command(command: dict[str, Any], respond: Respond, context: Any) -> None:
+    """The answer, through response_url; a failure is logged (no PII) and told kindly."""
+    parsed = parse_command(command.get("text") or "")
+    if parsed.name == "help":
+        return  # the ack answered
+    deps: SlackDeps = context["winback"]
+    user = command.get("user_id", "")
+    try:
+        if parsed.name in MANAGERS_ONLY and not deps.is_manager(user):
+            view = _refusal(parsed.name)
+        else:
+            view = ANSWERS[parsed.name](deps, parsed, user)
+    except Exception as exc:  # every failure gets an answer, never a stack trace
+        # The exception's text may hold a phone or email (SQL parameters): type and place only.
+        logger.error("/winback %s failed: %s at %s", parsed.name, type(exc).__name__, _where(exc))
+        view = note(f"Sorry, `/winback {parsed.name}` failed on our side. It is logged for the "
+                    "team; please try again in a minute.")  # fmt: skip
+    public = parsed.name in ("pause", "resume") and deps.is_manager(user)
+    _send(respond, view, parsed.name, public=public)
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def _send(respond: Respond, view: View, name: str, *, public: bool) -> None:
+    kind = "in_channel" if public else "ephemeral"
+    try:
+        answer = respond(text=view.text, blocks=view.blocks, response_type=kind,
+                         replace_original=False)  # fmt: skip
+    except Exception as exc:  # Slack unreachable: nothing more can be told
+        logger.error("/winback %s: the answer did not reach Slack: %s", name, type(exc).__name__)
+        return
+    if answer.status_code != 200:
+        logger.error("/winback %s: Slack refused the answer (HTTP %s)", name, answer.status_code)
+
+
+def _refusal(name: str) -> View:
+    what = {"approve": "approve batches", "reject": "reject batches",
+            "pause": "pause outreach", "resume": "resume outreach"}[name]  # fmt: skip
+    return note(f"Only managers can {what}. Nothing was changed.")
+
+
+def _segments(deps: SlackDeps, command: Command, user: str) -> View:
+    with deps.sessions() as session:
+        found = find_segments(
+            session=session, now=deps.clock.now(), config=deps.config, readers=deps.sessions
+        )
+        breakdown = counts_by_lo(session, found)
+        names = {officer.email: officer.name for officer in list_loan_officers(session=session)}
+    by_officer = sorted(
+        ((names.get(email, "No loan officer"), mine) for email, mine in breakdown.items()),
+        key=lambda row: (row[0] == "No loan officer", row[0].lower()),
+    )
+    return segments_view(counts_of(found), by_officer)
+
+
+def _segment(deps: SlackDeps, command: Command, user: str) -> View:
+    """A segment's best people: the mentioned LO's, else the asker's own if they are an LO."""
+    assert command.segment is not None
+    with deps.sessions() as session:
+        officers = list_loan_officers(session=session)
+        wanted = command.officer or user
+        officer = next((o for o in officers if o.slack_user_id == wanted), None)
+        if command.officer and officer is None:
+            link = f"`winback lo add --slack-user {command.officer} …`"
+            return note(f"<@{command.officer}> is not a loan officer in Winback (an operator "
+                        f"links them: {link}).")  # fmt: skip
+        people = segment_members(
+            session=session, now=deps.clock.now(), config=deps.config, segment=command.segment,
+            lo_id=officer.id if officer else None, limit=SEGMENT_TOP,
+        )  # fmt: skip
+    whose = None if officer is None else ("Your" if officer.slack_user_id == user else officer.name)
+    names = {o.email: o.name for o in officers}
+    return members_view(command.segment, people, whose=whose, officer_names=names)
+
+
+def _batches(deps: SlackDeps, command: Command, user: str) -> View:
+    with deps.sessions() as session:
+        return batches_view(list_batches(session=session, limit=50),
+                            can_decide=deps.is_manager(user))  # fmt: skip
+
+
+def _approve(deps: SlackDeps, command: Command, user: str) -> View:
+    """As `winback approve`: one transaction; a refusal that expired the batch stays expired."""
+    batch_id = command.batch_id
+    refused: BatchError | None = None
+    try:
+        with deps.sessions() as session, session.begin():
+            try:
+                batch, enrolled = approve_batch(
+                    session=session, batch_id=batch_id, by=user, now=deps.clock.now(),
+                    tracks=deps.track_map(), config=deps.config,
+                )  # fmt: skip
+                size = batch.size
+            except BatchExpired as exc:
+                refused = exc  # leaving the block normally commits the expiry and its audit event
+    except BatchError as exc:
+        return note(f"Batch {batch_id} was not approved: {exc}.")
+    if refused is not None:
+        return note(f"Batch {batch_id} was not approved and has expired: {refused}.")
+    people = f"{enrolled.enrolled:,} {'person' if enrolled.enrolled == 1 else 'people'}"
+    walking = "".join(f"; {n:,} already on the {track} track"
+                      for track, n in enrolled.already_on_track.items())  # fmt: skip
+    return note(f":white_check_mark: Batch {batch_id} ({size:,}) approved by <@{user}>: {people} "
+                f"enrolled{walking}. Their first touches go out at the next dispatch.")  # fmt: skip
+
+
+def _reject(deps: SlackDeps, command: Command, user: str) -> View:
+    try:
+        with deps.sessions() as session, session.begin():
+            batch = reject_batch(
+                session=session, batch_id=command.batch_id, by=user, now=deps.clock.now()
+            )
+            size = batch.size
+    except BatchError as exc:
+        return note(f"Batch {command.batch_id} was not rejected: {exc}.")
+    return note(f"Batch {command.batch_id} rejected by <@{user}>: none of its {size:,} people "
+                "is contacted.")  # fmt: skip
+
+
+def _rate(deps: SlackDeps, command: Command, user: str) -> View:
+    now = deps.clock.now()
+    with deps.sessions() as session:
+        offers = offers_on(session=session, now=now, config=deps.config)
+        held = held_rates(session=session)
+    return rates_view({p: offers.get(p) for p in PRODUCTS}, held, now.date())
+
+
+def _pause(deps: SlackDeps, command: Command, user: str) -> View:
+    with deps.sessions() as session, session.begin():
+        was = is_paused(session)
+        pause(session=session, by=user, reason=command.reason, now=deps.clock.now())
+    why = f" ({command.reason})" if command.reason else ""
+    again = " (it was already paused)" if was else ""
+    return note(f":double_vertical_bar: Outreach paused by <@{user}>{why}{again}: no text or "
+                "email goes out until `/winback resume`.")  # fmt: skip
+
+
+def _resume(deps: SlackDeps, command: Command, user: str) -> View:
+    with deps.sessions() as session, session.begin():
+        was = is_paused(session)
+        resume(session=session, by=user, now=deps.clock.now())
+    if not was:
+        return note(f"Outreach was not paused; <@{user}> resumed it anyway: it keeps flowing.")
+    return note(f":arrow_forward: Outreach resumed by <@{user}>: held messages go out at the "
+                "next dispatch, inside each person's allowed hours.")  # fmt: skip
+
+
+def _whois(deps: SlackDeps, command: Command, user: str) -> View:
+    assert command.address is not None
+    try:
+        with deps.sessions() as session:
+            return whois_view(whois(session=session, address=command.address))
+    except OptOutError:
+        return note("That is not a phone number or an email address.")
+
+
+def _optout(deps: SlackDeps, command: Command, user: str) -> View:
+    assert command.address is not None
+    shown = mask_contact_details(command.address)
+    try:
+        with deps.sessions() as session, session.begin():
+            result = record_opt_out(
+                session=session, address=command.address, channel=None, source="slack", by=user,
+                now=deps.clock.now(), evidence=f"recorded by {user} in Slack",
+            )  # fmt: skip
+    except OptOutError:
+        return note("That is not a phone number or an email address: nobody was opted out.")
+    if not result.contact_ids:
+        return note(f"Nobody in the book has {shown}; it is on the suppression list now, so "
+                    "nothing will ever be sent to it.")  # fmt: skip
+    people = len(result.contact_ids)
+    who = f"{people} contact{'s' if people != 1 else ''}"
+    return note(f":no_entry: Opted out {who} with {shown} (by <@{user}>): no more texts or "
+                f"emails, {result.cancelled} queued message(s) cancelled.")  # fmt: skip
+
+
+ANSWERS: dict[str, Answer] = {
+    "segments": _segments,
+    "segment": _segment,
+    "batches": _batches,
+    "approve": _approve,
+    "reject": _reject,
+    "rate": _rate,
+    "pause": _pause,
+    "resume": _resume,
+    "whois": _whois,
+    "optout": _optout,
+}
+
+
+def register(app: App) -> None:
+    """Listen to `/winback`: the ack at once, the answer lazily."""
+    app.command("/winback")(ack=ack_winback_command, lazy=[handle_winback_command])
