@@ -26,6 +26,7 @@ _ALIASES = {"?": "help", "rates": "rate", "opt-out": "optout", "batch": "batches
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{1,20})(?:\|[^>]*)?>$")
 _LINK = re.compile(r"<(?:mailto|tel):([^|>]*)(?:\|[^>]*)?>")
 _BATCH_ID = re.compile(r"^#?([0-9]{1,12})$")
+_SIZE = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3}){0,3}$|^[0-9]{1,12}$")  # 1204 or 1,204
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Command:
     segment: str | None = None  # the segment's own name (`refi` read as `refinance`)
     officer: str | None = None  # the Slack user id of a mentioned loan officer
     batch_id: int | None = None
+    size: int | None = None  # the batch's size, typed in to approve a big batch
     since: str | None = None  # 7d, 30d, 90d or all; None: the default period
     by: str | None = None  # segment, trigger or lo
     address: str | None = None  # a phone or email, as typed (Slack's link markup removed)
@@ -96,10 +98,21 @@ def segment_choices() -> str:
 
 
 def _batch(name: str, rest: list[str]) -> Command:
-    found = _BATCH_ID.match(rest[0]) if len(rest) == 1 else None
-    if found is None or not 0 < int(found.group(1)) <= MAX_BATCH_ID:
-        return _help(f"`{name}` needs one batch number, like `/winback {name} 12`.")
-    return Command(name=name, batch_id=int(found.group(1)))
+    """`approve ID [SIZE]` (a big batch wants its size typed in too) or `reject ID`."""
+    most = 2 if name == "approve" else 1
+    found = _BATCH_ID.match(rest[0]) if 1 <= len(rest) <= most else None
+    size = _SIZE.match(rest[1]) if found and len(rest) == 2 else None
+    if (
+        found is None
+        or not 0 < int(found.group(1)) <= MAX_BATCH_ID
+        or (len(rest) == 2 and (size is None or int(size.group(0).replace(",", "")) == 0))
+    ):
+        if name == "approve":
+            return _help("`approve` needs a batch number, and for a big batch its size too: "
+                         "`/winback approve 12` or `/winback approve 12 1204`.")  # fmt: skip
+        return _help("`reject` needs one batch number, like `/winback reject 12`.")
+    typed = int(size.group(0).replace(",", "")) if size else None
+    return Command(name=name, batch_id=int(found.group(1)), size=typed)
 
 
 def _stats(name: str, rest: list[str]) -> Command:
