@@ -21,7 +21,7 @@ from core.inbound.models import Reply
 from core.outreach.models import TASK_OPEN, Message
 
 LEASE = timedelta(seconds=60)  # longer than a Slack call with its timeout and one retry
-MAX_BACKOFF = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(seconds=30)  # a warm reply must not wait minutes for a flaky Slack
 
 
 def reply_key(reply_id: int) -> str:
