@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+import signal
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.common import app, runtime
-from core.settings import Settings
+from bot.cli.common import app, fail, runtime
+from core.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from bot.socket_mode import SocketModeRunning
 
 
 def webhook_summary(settings: Settings) -> list[str]:
@@ -48,4 +54,31 @@ def web_command(
     chosen = port or int(os.environ.get("PORT", "8000"))
     for line in webhook_summary(rt.settings):
         typer.echo(line, err=True)
-    uvicorn.run(create_web_app(rt), host=host, port=chosen, log_level="info")
+    web_app = create_web_app(rt)
+    socket_mode = _start_socket_mode(rt)
+    if socket_mode is not None:
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again with the previous
+        # handler back: the default one would kill the process before Socket Mode is stopped.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(web_app, host=host, port=chosen, log_level="info")
+    finally:
+        if socket_mode is not None:
+            socket_mode.stop()
+
+
+def _start_socket_mode(rt: Runtime) -> SocketModeRunning | None:
+    """Socket Mode beside POST /slack/events when SLACK_APP_TOKEN is set (no public URL needed)."""
+    if not rt.settings.SLACK_APP_TOKEN:
+        return None
+    if not rt.settings.slack_enabled:
+        typer.echo("Slack Socket Mode: off (SLACK_APP_TOKEN needs SLACK_BOT_TOKEN too)", err=True)
+        return None
+    from bot.socket_mode import start_socket_mode
+
+    try:
+        running = start_socket_mode(rt.slack_app, rt.settings)
+    except SettingsError as exc:
+        fail(str(exc))
+    typer.echo("Slack Socket Mode: on (SLACK_APP_TOKEN is set), connecting to Slack", err=True)
+    return running
