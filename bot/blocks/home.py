@@ -19,7 +19,8 @@ from slack_sdk.models.views import View as SlackView
 
 from bot.blocks.common import HEADER_LIMIT, SECTION_LIMIT, clip, escape, slack_day_time
 from bot.blocks.replies import CLAIM, CLASSIFICATION_WORDS, TRIGGER_WORDS
-from core.cards.home import Funnel, HomeBatch, HomeCall, HomeData, HomeReply, PauseState
+from core.cards.home import HomeBatch, HomeCall, HomeData, HomeReply, PauseState
+from core.stats import Funnel, FunnelRow
 
 MAX_HOME_BLOCKS = 100  # Slack refuses a Home view with more
 APPROVE, REJECT = "approve_batch", "reject_batch"
@@ -33,18 +34,25 @@ ABOUT = (
 
 
 def home_view(
-    data: HomeData, *, managers: list[str] | tuple[str, ...] = (), notice: str | None = None
+    data: HomeData,
+    *,
+    funnel: Funnel | None = None,
+    managers: list[str] | tuple[str, ...] = (),
+    notice: str | None = None,
 ) -> dict[str, Any]:
-    """The Home tab for views.publish (at most 100 blocks: long lists say "and N more")."""
+    """The Home tab for views.publish (at most 100 blocks: long lists say "and N more");
+    `funnel` is the last 30 days by loan officer (core.stats)."""
     blocks: list[Block] = [HeaderBlock(text="Winback")]
     if notice:
         blocks.append(_text(f":information_source: {notice}"))
     if data.is_officer:
         blocks += _officer_blocks(data)
+        if funnel is not None:
+            blocks += _funnel_blocks(_row_of(funnel, data.officer_email), whose="your book")
     if data.is_manager:
         blocks += _manager_blocks(data)
-    if not data.is_officer and data.funnel is not None:
-        blocks += _funnel_blocks(data.funnel, whose="the whole team")
+        if funnel is not None and not data.is_officer:
+            blocks += _funnel_blocks(funnel.totals, whose="the whole team")
     if not data.is_officer and not data.is_manager:
         blocks += _stranger_blocks(data.slack_user_id, managers)
     if len(blocks) > MAX_HOME_BLOCKS:  # the core caps its lists, so this is a last resort
@@ -82,8 +90,6 @@ def _officer_blocks(data: HomeData) -> list[Block]:
         blocks.append(_context("No calls due today."))
     blocks += [_call_row(call) for call in data.calls]
     blocks += _more(data.calls_total, len(data.calls), "in your channel")
-    if data.funnel is not None:
-        blocks += _funnel_blocks(data.funnel, whose="your book")
     return blocks
 
 
@@ -117,17 +123,24 @@ def _call_row(call: HomeCall) -> SectionBlock:
                  f"{slack_day_time(call.due_at)}{why}")  # fmt: skip
 
 
-def _funnel_blocks(funnel: Funnel, *, whose: str) -> list[Block]:
+def _row_of(funnel: Funnel, officer_email: str | None) -> FunnelRow | None:
+    """The officer's row (the funnel shows loan officers by email); None: nothing for them."""
+    return next((row for row in funnel.rows if row.group == officer_email), None)
+
+
+def _funnel_blocks(row: FunnelRow | None, *, whose: str) -> list[Block]:
+    title = _section_title(f"Last 30 days, {whose}")
+    if row is None:
+        return [*title, _context("Nothing sent in the last 30 days.")]
+    counts = row.counts
     fields = [
-        f"*Contacted*\n{funnel.contacted}",
-        f"*Replied*\n{funnel.replied}",
-        f"*Claimed*\n{funnel.claimed}",
-        f"*Outcome recorded*\n{funnel.closed}",
+        f"*Reached*\n{counts['reached']}",
+        f"*Replied*\n{counts['replied']}",
+        f"*Claimed*\n{counts['claimed']}",
+        f"*Funded*\n{counts['funded']}",
+        f"*Opted out*\n{counts['opted_out']}",
     ]
-    return [
-        *_section_title(f"Last {funnel.days} days, {whose}"),
-        SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields]),
-    ]
+    return [*title, SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields])]
 
 
 def _manager_blocks(data: HomeData) -> list[Block]:

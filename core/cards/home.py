@@ -1,5 +1,7 @@
-"""What a person sees on Winback's App Home: their warm replies, today's calls, their funnel, and
-(for a manager) the batches waiting for approval and the pause switch.
+"""What a person sees on Winback's App Home: their warm replies, today's calls, and (for a
+manager) the batches waiting for approval and the pause switch. The 30-day funnel beside them is
+core.stats.funnel's, the same numbers as `/winback stats` (stats sits above cards in core's
+layers, so the Slack handler reads it in the same transaction).
 
 Everything is read from the database each time the Home is opened: the Home is a window on the
 same rows the cards show, never a second copy of them.
@@ -17,12 +19,11 @@ from sqlalchemy.orm import Session
 from core.batches.models import PENDING_APPROVAL, Batch
 from core.book.models import Contact, Loan, LoanOfficer
 from core.inbound.models import Reply
-from core.outreach.models import COUNTED_STATUSES, TASK_OPEN, Message, Switch
+from core.outreach.models import TASK_OPEN, Message, Switch
 from core.outreach.switches import PAUSE
 
 LIST_LIMIT = 10  # replies, claimed replies and calls each: the Home says "and N more"
 BATCH_LIMIT = 5
-FUNNEL_DAYS = 30
 _EXCERPT = 120
 
 
@@ -63,17 +64,6 @@ class HomeBatch:
 
 
 @dataclass(frozen=True)
-class Funnel:
-    """The last `days` days of outreach for one loan officer's book (or the whole team's)."""
-
-    days: int
-    contacted: int  # people sent at least one message
-    replied: int  # warm replies received
-    claimed: int  # of those, claimed by a loan officer
-    closed: int  # of those, an outcome recorded
-
-
-@dataclass(frozen=True)
 class PauseState:
     """The global pause switch as it stands."""
 
@@ -91,13 +81,13 @@ class HomeData:
     is_manager: bool
     officer_id: int | None = None
     officer_name: str | None = None
+    officer_email: str | None = None  # to find their row in the funnel by loan officer
     unclaimed: tuple[HomeReply, ...] = ()
     unclaimed_total: int = 0
     claimed: tuple[HomeReply, ...] = ()
     claimed_total: int = 0
     calls: tuple[HomeCall, ...] = ()
     calls_total: int = 0
-    funnel: Funnel | None = None
     batches: tuple[HomeBatch, ...] = ()
     batches_total: int = 0
     pause: PauseState | None = None  # managers only
@@ -130,8 +120,6 @@ def home_for(
     if manager:
         batches, total = _pending_batches(session)
         parts |= {"batches": batches, "batches_total": total, "pause": _pause_state(session)}
-        if officer is None:  # a manager who is not an officer sees the team's funnel
-            parts["funnel"] = _funnel(session, None, now)
     return HomeData(**parts)  # type: ignore[arg-type]
 
 
@@ -187,13 +175,13 @@ def _officer_parts(
     return {
         "officer_id": officer.id,
         "officer_name": officer.name,
+        "officer_email": officer.email,
         "unclaimed": tuple(_reply_row(r, c) for r, c in _first(session, waiting)),
         "unclaimed_total": _count(session, waiting),
         "claimed": tuple(_reply_row(r, c) for r, c in _first(session, claimed)),
         "claimed_total": _count(session, claimed),
         "calls": tuple(_call_row(m, c) for m, c in _first(session, calls)),
         "calls_total": _count(session, calls),
-        "funnel": _funnel(session, officer.id, now),
     }
 
 
@@ -256,34 +244,6 @@ def _end_of_day(now: datetime, zone_name: str | None, default_zone: str) -> date
                 continue
     local = now.astimezone(zone)
     return datetime.combine(local.date() + timedelta(days=1), time(0), zone)
-
-
-def _funnel(session: Session, officer_id: int | None, now: datetime) -> Funnel:
-    """Contacted, replied, claimed and closed over the last FUNNEL_DAYS days."""
-    since = now - timedelta(days=FUNNEL_DAYS)
-    contacted = (
-        select(func.count(func.distinct(Message.contact_id)))
-        .join(Contact, Contact.id == Message.contact_id)
-        .where(Message.status.in_(COUNTED_STATUSES), Message.sent_at >= since)
-        .where(Message.sent_at <= now)
-    )
-    replies = (
-        select(
-            func.count(Reply.id),
-            func.count(Reply.claimed_at),
-            func.count(Reply.outcome),
-        )
-        .join(Contact, Contact.id == Reply.contact_id)
-        .where(Reply.received_at >= since, Reply.received_at <= now)
-    )
-    if officer_id is not None:
-        contacted = contacted.where(_owner_of_contact() == officer_id)
-        replies = replies.where(_owner_of_contact() == officer_id)
-    replied, claimed, closed = session.execute(replies).one()
-    return Funnel(
-        days=FUNNEL_DAYS, contacted=int(session.scalar(contacted) or 0), replied=int(replied),
-        claimed=int(claimed), closed=int(closed),
-    )  # fmt: skip
 
 
 def _pending_batches(session: Session) -> tuple[tuple[HomeBatch, ...], int]:

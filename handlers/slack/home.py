@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -15,8 +16,10 @@ from core.cards.actions import ReplyActionError
 from core.cards.flows import CLAIM, act_on_reply
 from core.cards.home import HomeData, home_for
 from core.outreach.switches import pause, resume
+from core.stats import Funnel, funnel
 
 logger = logging.getLogger(__name__)
+FUNNEL_DAYS = 30  # the Home's funnel: the last 30 days, as `/winback stats 30d`
 MAX_EMAIL_LOOKUPS = 20  # users.lookupByEmail per Home opened by someone not linked yet
 
 
@@ -69,8 +72,9 @@ def handle_pause_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
 
 def publish_home(client: WebClient, deps: Any, user: str, notice: str | None = None) -> None:
     """views.publish the user's Home as the database has it now."""
-    data = _home_data(client, deps, user)
-    view = home_view(data, managers=sorted(deps.settings.manager_ids), notice=notice)
+    data, funnel = _home_data(client, deps, user)
+    managers = sorted(deps.settings.manager_ids)
+    view = home_view(data, funnel=funnel, managers=managers, notice=notice)
     try:
         client.views_publish(user_id=user, view=view)
     except SlackApiError as exc:  # the next opening publishes it again
@@ -79,20 +83,25 @@ def publish_home(client: WebClient, deps: Any, user: str, notice: str | None = N
     logger.info("App Home of %s published (%s)", user, home_text(data))
 
 
-def _home_data(client: WebClient, deps: Any, user: str) -> HomeData:
-    def load(email: str | None) -> HomeData:
+def _home_data(client: WebClient, deps: Any, user: str) -> tuple[HomeData, Funnel | None]:
+    def load(email: str | None) -> tuple[HomeData, Funnel | None]:
+        now = deps.clock.now()
         with deps.sessions() as session, session.begin():
-            return home_for(
-                session, slack_user_id=user, email=email, now=deps.clock.now(),
+            data = home_for(
+                session, slack_user_id=user, email=email, now=now,
                 manager=deps.is_manager(user), default_zone=deps.config.replies.default_timezone,
             )  # fmt: skip
+            if not (data.is_officer or data.is_manager):
+                return data, None
+            since = now - timedelta(days=FUNNEL_DAYS)
+            return data, funnel(session, since=since, by="lo", now=now, period="30d")
 
-    data = load(None)
+    data, by_officer = load(None)
     if not data.is_officer and data.unlinked_officer_emails:
         email = _email_of(client, user, data.unlinked_officer_emails)
         if email is not None:
-            data = load(email)  # links the officer to this Slack user for next time
-    return data
+            data, by_officer = load(email)  # links the officer to this Slack user for next time
+    return data, by_officer
 
 
 def _email_of(client: WebClient, user: str, emails: tuple[str, ...]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,6 @@ from core.book.models import Contact, LoanOfficer
 from core.cards.home import (
     BATCH_LIMIT,
     LIST_LIMIT,
-    Funnel,
     HomeBatch,
     HomeCall,
     HomeData,
@@ -35,6 +35,7 @@ from core.cards.home import (
 from core.inbound.models import Reply
 from core.outreach.models import SENT, TASK_OPEN, Message
 from core.outreach.switches import is_paused
+from core.stats import Funnel, FunnelRow
 from tests.fakes.slack_api import Call, FakeSlack
 from tests.inbound.texting import text
 from tests.outreach import NOW
@@ -197,12 +198,12 @@ def test_a_loan_officer_sees_replies_to_claim_claimed_ones_calls_and_the_funnel(
     web: LiveWeb, fake_slack: FakeSlack
 ) -> None:
     book_with_officer(web, [ANA, BEN, CARA, DAN])
-    with web.sessions() as session, session.begin():  # one text went out to Ana yesterday
+    with web.sessions() as session, session.begin():  # one text went out to Ana
         first = session.scalars(
             select(Message).join(Contact, Contact.id == Message.contact_id)
             .where(Contact.first_name == "Ana").order_by(Message.step).limit(1)
         ).one()  # fmt: skip
-        first.status, first.sent_at = SENT, web.clock.now() - timedelta(days=1)
+        first.status, first.sent_at = SENT, web.clock.now()
     ana = _reply_texted(web, fake_slack, ANA, "Yes call me after 5")
     ben = _reply_texted(web, fake_slack, BEN, "what rate could I get?")
     press(web, "claim_reply", str(ben), user=LO_USER, response_url=fake_slack.response_url("lo"))
@@ -221,7 +222,7 @@ def test_a_loan_officer_sees_replies_to_claim_claimed_ones_calls_and_the_funnel(
     calls = _section_after(home, "Calls for today")
     assert "Call Cara Lind" in calls and "Dan" not in calls
     funnel = _section_after(home, "Last 30 days")
-    for figure in ("*Contacted*\\n1", "*Replied*\\n2", "*Claimed*\\n1", "*Outcome recorded*\\n0"):
+    for figure in ("*Reached*\\n1", "*Replied*\\n2", "*Claimed*\\n1", "*Funded*\\n0"):
         assert figure in funnel, figure
     shown = _shown(home)
     assert "pause_outreach" not in shown and "approve_batch" not in shown  # managers only
@@ -356,13 +357,18 @@ def test_the_fullest_home_stays_within_slacks_100_blocks() -> None:
                       created_at=NOW, expires_at=NOW)  # fmt: skip
     data = HomeData(
         slack_user_id=MANAGER, is_manager=True, officer_id=1, officer_name="Larry Officer",
+        officer_email="lo@broker.com",
         unclaimed=(reply,) * LIST_LIMIT, unclaimed_total=500, claimed=(reply,) * LIST_LIMIT,
         claimed_total=500, calls=(call,) * LIST_LIMIT, calls_total=500,
-        funnel=Funnel(days=30, contacted=9, replied=5, claimed=3, closed=1),
         batches=(batch,) * BATCH_LIMIT, batches_total=80,
         pause=PauseState(paused=True, changed_by=MANAGER, changed_at=NOW, reason=None),
     )  # fmt: skip
-    view = home_view(data, managers=[MANAGER], notice="Outreach paused.")
+    mine = FunnelRow(group="lo@broker.com", name="Larry Officer",
+                     counts=Counter(reached=9, replied=5, claimed=3, funded=1))  # fmt: skip
+    by_officer = Funnel(since=NOW - timedelta(days=30), until=NOW, by="lo", rows=[mine],
+                        totals=mine, period="30d")  # fmt: skip
+    view = home_view(data, funnel=by_officer, managers=[MANAGER], notice="Outreach paused.")
     assert len(view["blocks"]) <= MAX_HOME_BLOCKS
     shown = _shown(view)
+    assert "Nothing sent in the last 30 days" not in shown and "*Reached*\\n9" in shown
     assert shown.count("and 490 more") == 3 and "and 75 more in the approvals channel" in shown
