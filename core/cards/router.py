@@ -69,10 +69,15 @@ class CardReplyRouter:
             return
         delay = (due_at - self._clock.now()).total_seconds()
         if 0 <= delay <= SOON.total_seconds():
-            timer = threading.Timer(delay, lambda: self._pool.submit(self._post, card_id,
-                                                                     attempt + 1))  # fmt: skip
+            timer = threading.Timer(delay, self._resubmit, args=(card_id, attempt + 1))
             timer.daemon = True
             timer.start()
+
+    def _resubmit(self, card_id: int, attempt: int) -> None:
+        try:
+            self._pool.submit(self._post, card_id, attempt)
+        except RuntimeError:  # shutting down: the posting job picks the card up
+            return
 
     def close(self) -> None:
         """Wait for posts in flight (the web process shutting down)."""
