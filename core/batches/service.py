@@ -163,6 +163,13 @@ def get_batch(*, session: Session, batch_id: int, lock: bool = False) -> Batch:
     query = select(Batch).where(Batch.id == batch_id)
     if lock:
         query = query.with_for_update()
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite has no FOR UPDATE and reads outside the write lock: without taking the lock
+            # first (a no-op write), two managers approving at once would both see it pending.
+            session.execute(
+                update(Batch).where(Batch.id == batch_id).values(status=Batch.status)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
     batch = session.scalar(query)
     if batch is None:
         raise BatchError(f"there is no batch {batch_id}")
