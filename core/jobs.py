@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.audit.models import AuditEvent
 from core.audit.service import record
 from core.batches.service import expire_pending
+from core.cards.batch_view import cards_for_pending_batches
 from core.cards.escalation import escalate_due
 from core.cards.posting import PostingOptions, post_due_cards
 from core.cards.service import cards_for_open_tasks, cards_for_unrouted
@@ -163,6 +164,7 @@ def cards_job(
     """Make the cards that are due (replies, call tasks, escalations, reminders) and post them."""
     with session_factory() as session, session.begin():
         made = cards_for_unrouted(session, now=now) + cards_for_open_tasks(session, now=now)
+        made += cards_for_pending_batches(session, now=now)
         escalation = escalate_due(session, now=now, config=replies)
     summary: dict[str, Any] = {"made": made} if made else {}
     summary.update({key: value for key, value in escalation.items() if value})

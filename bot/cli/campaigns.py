@@ -23,9 +23,10 @@ from bot.cli.common import (
 )
 from bot.runtime import Runtime
 from core.batches.models import PENDING_APPROVAL, Batch
-from core.batches.service import BatchError, BatchExpired, list_batches
+from core.batches.service import BatchError, list_batches
 from core.book.service import list_loan_officers
-from core.flows import Evaluation, approve_batch, evaluate, reject_batch
+from core.decisions import APPROVED, REJECTED, decide_batch
+from core.flows import Evaluation, evaluate
 from core.outreach.batch_details import batch_details
 from core.outreach.preview import PreviewError, next_touches
 from core.outreach.touch import Sender
@@ -185,23 +186,19 @@ def approve_command(
 
 
 def _approve(rt: Runtime, batch_id: int, by: str) -> dict[str, Any]:
-    """Approve in one transaction; a refusal that expired the batch is committed, then raised."""
-    with rt.sessions() as session, session.begin():
-        try:
-            batch, enrolled = approve_batch(
-                session=session, batch_id=batch_id, by=by, now=rt.clock.now(),
-                tracks=rt.tracks, config=rt.config,
-            )  # fmt: skip
-        except BatchExpired as exc:
-            refused = exc  # leaving the block normally commits the expiry and its audit event
-        else:
-            return {
-                **_batch_json(batch, full=True),
-                "enrolled": enrolled.enrolled,
-                "already_in_a_sequence": enrolled.already_in_a_sequence,
-                "already_on_track": enrolled.already_on_track,
-            }
-    raise refused
+    """Approve in one transaction (core.decisions); a refusal that expired the batch stays."""
+    decision = decide_batch(
+        session_factory=rt.sessions, batch_id=batch_id, approve=True, by=by,
+        now=rt.clock.now(), tracks=rt.tracks, config=rt.config,
+    )  # fmt: skip
+    if decision.outcome != APPROVED or decision.batch is None or decision.enrolled is None:
+        raise BatchError(decision.message)
+    return {
+        **_batch_json(decision.batch, full=True),
+        "enrolled": decision.enrolled.enrolled,
+        "already_in_a_sequence": decision.enrolled.already_in_a_sequence,
+        "already_on_track": decision.enrolled.already_on_track,
+    }
 
 
 @app.command("reject")
@@ -210,14 +207,12 @@ def reject_command(
 ) -> None:
     """Reject a pending batch; nobody in it is contacted."""
     rt = runtime(now)
-    try:
-        with rt.sessions() as session, session.begin():
-            payload = _batch_json(
-                reject_batch(session=session, batch_id=batch_id, by=by, now=rt.clock.now()),
-                full=True,
-            )
-    except BatchError as exc:
-        fail(str(exc))
+    decision = decide_batch(
+        session_factory=rt.sessions, batch_id=batch_id, approve=False, by=by, now=rt.clock.now()
+    )
+    if decision.outcome != REJECTED or decision.batch is None:
+        fail(decision.message)
+    payload = _batch_json(decision.batch, full=True)
     if as_json:
         print_json(payload)
     else:

@@ -48,7 +48,7 @@ def subject_of(
     if card.kind == BATCH and card.batch_id is not None:
         from core.cards.batch_view import batch_card_view
 
-        batch = batch_card_view(session, batch_id=card.batch_id, now=now)
+        batch = batch_card_view(session, batch_id=card.batch_id, now=now, settings=settings)
         return CardSubject(kind=BATCH, batch=batch) if batch else None
     if card.reply_id is None:
         return None

@@ -7,7 +7,7 @@ from slack_bolt import App
 
 def register_all(app: App) -> None:
     """Register every Slack listener on `app`."""
-    from handlers.slack import commands, home, replies
+    from handlers.slack import batches, commands, home, replies
 
-    for module in (home, replies, commands):  # home first: its Claim is the Home's
+    for module in (home, replies, commands, batches):  # home first: its Claim is the Home's
         module.register(app)
