@@ -29,8 +29,10 @@ from bot.blocks.common import (
 from bot.blocks.replies import TRIGGER_WORDS, phone_words
 from bot.command_text import segment_choices
 from core.batches.models import PENDING_APPROVAL, Batch
+from core.decisions import APPROVED, CONFIRM, EXPIRED, REJECTED, WRONG_SIZE, BatchDecision
 from core.rates.service import HeldRate, Offer, format_rate, held_warning
 from core.segments import SegmentEntry
+from core.stats import UNASSIGNED, Funnel, FunnelRow
 
 APPROVE_BATCH, REJECT_BATCH = "approve_batch", "reject_batch"
 SEGMENT_WORDS = {
@@ -47,18 +49,34 @@ _HELP_LINES = (
     ("segments", "people per segment, and per loan officer"),
     ("segment refi [@lo]", "the top 20 of a segment with their numbers (yours, or that LO's)"),
     ("batches", "recent batches; pending ones with Approve and Reject"),
-    ("approve 12 · reject 12", "decide a batch (managers)"),
+    (
+        "approve 12 · reject 12",
+        "decide a batch (managers; a big one wants its size: `approve 12 1204`)",
+    ),
     ("stats [7d|30d|90d|all] [by segment|trigger|lo]", "the funnel, sent to funded"),
     ("rate", "today's offer rates"),
     ("pause [why] · resume", "hold or restart all outreach at once (managers)"),
     ("whois PHONE|EMAIL", "someone's consent, loans, sequences and messages"),
     ("optout PHONE|EMAIL", "stop every text and email to someone, for good"),
 )
+_STATS_COLUMNS = (
+    ("enrolled", "enrolled"), ("sent", "sent"), ("delivered", "deliv."), ("opened", "opened"),
+    ("clicked", "clicked"), ("replied", "replied"), ("claimed", "claimed"), ("funded", "funded"),
+    ("opted_out", "opt-out"),
+)  # fmt: skip
+_STATS_PERIODS = {"7d": "last 7 days", "30d": "last 30 days", "90d": "last 90 days",
+                  "all": "all time"}  # fmt: skip
+_STATS_RATES = (("reply", "reply"), ("claim", "claim"), ("funded", "funded"),
+                ("opt_out", "opt-out"), ("open", "email open"), ("click", "click"))  # fmt: skip
 _MAX_PENDING_SHOWN = 15  # two blocks each: the message stays under Slack's 50 blocks
 
 
 def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=clip(text)))
+
+
+def _people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"
 
 
 def _context(text: str) -> ContextBlock:
@@ -197,8 +215,7 @@ def members_view(
 
 def _batch_line(batch: Batch) -> str:
     trigger = TRIGGER_WORDS.get(batch.trigger, batch.trigger)
-    people = f"{batch.size:,} {'person' if batch.size == 1 else 'people'}"
-    line = f"*Batch {batch.id}* · {trigger} → `{batch.segment}` · *{people}*"
+    line = f"*Batch {batch.id}* · {trigger} → `{batch.segment}` · *{_people(batch.size)}*"
     line += f" · made {slack_day_time(batch.created_at)}"
     if batch.status == PENDING_APPROVAL:
         if batch.expires_at is not None:
@@ -251,6 +268,32 @@ def batches_view(batches: Sequence[Batch], *, can_decide: bool) -> View:
         blocks += _sections(_batch_line(b) for b in decided)
     text = f"{len(pending)} batch(es) waiting for approval" if pending else "No batch is waiting"
     return checked(text, blocks)
+
+
+def decision_view(decision: BatchDecision, *, approve: bool, typed: int | None = None) -> View:
+    """What approving or rejecting a batch did, or why nothing changed."""
+    number, batch = decision.batch_id, decision.batch
+    size = batch.size if batch is not None else 0
+    by = f"<@{batch.decided_by}>" if batch is not None and batch.decided_by else "you"
+    if decision.outcome == APPROVED and decision.enrolled is not None:
+        enrolled = decision.enrolled
+        walking = "".join(f"; {n:,} already on the {track} track"
+                          for track, n in enrolled.already_on_track.items())  # fmt: skip
+        return note(f":white_check_mark: Batch {number} ({size:,}) approved by {by}: "
+                    f"{_people(enrolled.enrolled)} enrolled{walking}. Their first touches go "
+                    "out at the next dispatch.")  # fmt: skip
+    if decision.outcome == REJECTED:
+        return note(f"Batch {number} rejected by {by}: none of its {_people(size)} is contacted.")
+    if decision.outcome == EXPIRED:
+        return note(f"Batch {number} was not approved and has expired: {decision.message}.")
+    if decision.outcome == CONFIRM:
+        again = f"`/winback approve {number} {size}`"
+        return note(f"Batch {number} has {_people(size)}: to approve that many at once, type "
+                    f"its size too: {again}. Nothing changed yet.")  # fmt: skip
+    if decision.outcome == WRONG_SIZE:
+        return note(f"Batch {number} has {_people(size)}, not {typed or 0:,}: nothing changed.")
+    verb = "approved" if approve else "rejected"
+    return note(f"Batch {number} was not {verb}: {decision.message}.")
 
 
 def rates_view(offers: Mapping[str, Offer | None], held: Sequence[HeldRate], today: date) -> View:
@@ -312,3 +355,47 @@ def whois_view(people: Sequence[Mapping[str, Any]]) -> View:
     for person in people[:10]:
         blocks += _sections(_person_lines(person))
     return checked(f"{len(people)} contact(s) with that phone or email", blocks)
+
+
+def _group_label(row: FunnelRow, by: str) -> str:
+    if by == "lo":
+        return row.name or ("No loan officer" if row.group == UNASSIGNED else row.group)
+    return row.group
+
+
+def _table_line(label: str, cells: Iterable[str]) -> str:
+    label = label if len(label) <= 18 else label[:17] + "…"
+    return f"{label:<18}" + "".join(f"{cell:>9}" for cell in cells)
+
+
+def _percent(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio * 100:.1f} %"
+
+
+def stats_view(report: Funnel, period: str) -> View:
+    """The funnel as a table (one row per group, then the totals) with the totals' rates."""
+    heading = f"Funnel · {_STATS_PERIODS.get(period, period)} · by {report.by}"
+    blocks: list[Block] = [HeaderBlock(text=clip(heading, 150))]
+    if not report.rows:
+        blocks.append(_section("Nothing happened in this period."))
+        return checked(f"{heading}: nothing happened", blocks)
+    header = _table_line(report.by, (title for _, title in _STATS_COLUMNS))
+    rows = [
+        _table_line(_group_label(row, report.by), (f"{row.counts[c]:,}" for c, _ in _STATS_COLUMNS))
+        for row in report.rows
+    ]
+    rows.append(_table_line("total", (f"{report.totals.counts[c]:,}" for c, _ in _STATS_COLUMNS)))
+    per_block = max(1, (SECTION_LIMIT - 8) // (len(header) + 1) - 1)
+    for start in range(0, len(rows), per_block):
+        table = "\n".join([header, *rows[start : start + per_block]])
+        blocks.append(_section(f"```\n{escape(table)}\n```"))
+    rates = report.totals.rates()
+    shown = " · ".join(f"{words} {_percent(rates[key])}" for key, words in _STATS_RATES)
+    totals = report.totals
+    by_rule = ", ".join(f"{rule} {n:,}" for rule, n in sorted(totals.suppressed_by_rule.items()))
+    suppressed = f"suppressed {totals.counts['suppressed']:,}" + (
+        f" ({by_rule})" if by_rule else ""
+    )
+    blocks.append(_context(f"Rates: {shown}. Failed {totals.counts['failed']:,} · {suppressed}."))
+    summary = ", ".join(f"{title} {totals.counts[c]:,}" for c, title in _STATS_COLUMNS)
+    return checked(f"{heading}: {summary}", blocks)

@@ -16,23 +16,27 @@ from slack_bolt import Ack, App, Respond
 
 from bot.blocks.commands import (
     batches_view,
+    decision_view,
     help_view,
     members_view,
     note,
     rates_view,
     segments_view,
+    stats_view,
     whois_view,
 )
 from bot.blocks.common import View
 from bot.command_text import Command, parse_command
-from core.batches.service import BatchError, BatchExpired, list_batches
+from core.batches.service import list_batches
 from core.book.service import list_loan_officers
-from core.flows import PRODUCTS, approve_batch, offers_on, reject_batch
+from core.decisions import BatchDecision, decide_batch
+from core.flows import PRODUCTS, offers_on
 from core.outreach.optout import OptOutError, record_opt_out, whois
 from core.outreach.switches import is_paused, pause, resume
 from core.privacy import mask_contact_details
 from core.rates.service import held_rates
 from core.segments import counts_by_lo, counts_of, find_segments, segment_members
+from core.stats import funnel, parse_since
 
 if TYPE_CHECKING:
     from bot.slack_app import SlackDeps
@@ -41,6 +45,7 @@ logger = logging.getLogger(__name__)
 SLOW = frozenset({"segments", "segment", "stats"})  # live queries over the whole book
 MANAGERS_ONLY = frozenset({"approve", "reject", "pause", "resume"})
 SEGMENT_TOP = 20
+DEFAULT_PERIOD = "30d"
 Answer = Callable[["SlackDeps", Command, str], View]
 
 
@@ -73,19 +78,19 @@ def handle_winback_command(command: dict[str, Any], respond: Respond, context: A
         logger.error("/winback %s failed: %s at %s", parsed.name, type(exc).__name__, _where(exc))
         view = note(f"Sorry, `/winback {parsed.name}` failed on our side. It is logged for the "
                     "team; please try again in a minute.")  # fmt: skip
-    public = parsed.name in ("pause", "resume") and deps.is_manager(user)
-    _send(respond, view, parsed.name, public=public)
+    _send(respond, view, parsed.name)
 
 
 def _where(exc: BaseException) -> str:
+    """The deepest line of our own code the failure passed through (else the deepest at all)."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    ours = [f for f in frames if "site-packages" not in f.filename] or frames
+    return f"{ours[-1].filename}:{ours[-1].lineno}" if ours else "?"
 
 
-def _send(respond: Respond, view: View, name: str, *, public: bool) -> None:
-    kind = "in_channel" if public else "ephemeral"
-    try:
-        answer = respond(text=view.text, blocks=view.blocks, response_type=kind,
+def _send(respond: Respond, view: View, name: str) -> None:
+    try:  # every answer is ephemeral: only the asker sees it (names, numbers, consent)
+        answer = respond(text=view.text, blocks=view.blocks, response_type="ephemeral",
                          replace_original=False)  # fmt: skip
     except Exception as exc:  # Slack unreachable: nothing more can be told
         logger.error("/winback %s: the answer did not reach Slack: %s", name, type(exc).__name__)
@@ -141,41 +146,31 @@ def _batches(deps: SlackDeps, command: Command, user: str) -> View:
 
 
 def _approve(deps: SlackDeps, command: Command, user: str) -> View:
-    """As `winback approve`: one transaction; a refusal that expired the batch stays expired."""
-    batch_id = command.batch_id
-    refused: BatchError | None = None
-    try:
-        with deps.sessions() as session, session.begin():
-            try:
-                batch, enrolled = approve_batch(
-                    session=session, batch_id=batch_id, by=user, now=deps.clock.now(),
-                    tracks=deps.track_map(), config=deps.config,
-                )  # fmt: skip
-                size = batch.size
-            except BatchExpired as exc:
-                refused = exc  # leaving the block normally commits the expiry and its audit event
-    except BatchError as exc:
-        return note(f"Batch {batch_id} was not approved: {exc}.")
-    if refused is not None:
-        return note(f"Batch {batch_id} was not approved and has expired: {refused}.")
-    people = f"{enrolled.enrolled:,} {'person' if enrolled.enrolled == 1 else 'people'}"
-    walking = "".join(f"; {n:,} already on the {track} track"
-                      for track, n in enrolled.already_on_track.items())  # fmt: skip
-    return note(f":white_check_mark: Batch {batch_id} ({size:,}) approved by <@{user}>: {people} "
-                f"enrolled{walking}. Their first touches go out at the next dispatch.")  # fmt: skip
+    """As `winback approve`, one transaction; a big batch wants its size typed in too."""
+    return decision_view(_decide(deps, command, user, approve=True), approve=True,
+                         typed=command.size)  # fmt: skip
 
 
 def _reject(deps: SlackDeps, command: Command, user: str) -> View:
-    try:
-        with deps.sessions() as session, session.begin():
-            batch = reject_batch(
-                session=session, batch_id=command.batch_id, by=user, now=deps.clock.now()
-            )
-            size = batch.size
-    except BatchError as exc:
-        return note(f"Batch {command.batch_id} was not rejected: {exc}.")
-    return note(f"Batch {command.batch_id} rejected by <@{user}>: none of its {size:,} people "
-                "is contacted.")  # fmt: skip
+    return decision_view(_decide(deps, command, user, approve=False), approve=False)
+
+
+def _decide(deps: SlackDeps, command: Command, user: str, *, approve: bool) -> BatchDecision:
+    assert command.batch_id is not None
+    return decide_batch(
+        session_factory=deps.sessions, batch_id=command.batch_id, approve=approve, by=user,
+        now=deps.clock.now(), tracks=deps.track_map() if approve else None, config=deps.config,
+        confirm_above=deps.config.replies.confirm_batch_size_above, typed_size=command.size,
+        posting=deps.posting,
+    )  # fmt: skip
+
+
+def _stats(deps: SlackDeps, command: Command, user: str) -> View:
+    period, now = command.since or DEFAULT_PERIOD, deps.clock.now()
+    with deps.sessions() as session:
+        report = funnel(session, since=parse_since(period, now), by=command.by or "segment",
+                        now=now, period=period)  # fmt: skip
+    return stats_view(report, period)
 
 
 def _rate(deps: SlackDeps, command: Command, user: str) -> View:
@@ -241,6 +236,7 @@ ANSWERS: dict[str, Answer] = {
     "batches": _batches,
     "approve": _approve,
     "reject": _reject,
+    "stats": _stats,
     "rate": _rate,
     "pause": _pause,
     "resume": _resume,

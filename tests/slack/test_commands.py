@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -120,7 +121,7 @@ def _buttons(answer: dict[str, Any]) -> list[tuple[str, str]]:
         ("help", None),
         ("", None),
         ("segmnts", "`segmnts` is not a `/winback` command"),
-        ("approve abc", "`approve` needs one batch number"),
+        ("approve abc", "`approve` needs a batch number"),
         ("segment nosuch", "There is no segment `nosuch`"),
         ("stats 14d", "`stats` takes a period"),
         ("whois someone", "needs a phone number or an email address"),
@@ -264,6 +265,26 @@ def test_approving_a_batch_that_does_not_exist_says_so(web: LiveWeb, fake_slack:
     assert answer["text"] == "Batch 4242 was not approved: there is no batch 4242."
 
 
+def test_a_big_batch_is_approved_only_with_its_size_typed_in(
+    database_url: str, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    config = tmp_path / "winback.toml"
+    config.write_text("[replies]\nconfirm_batch_size_above = 1\n")
+    for web in slack_web(database_url, fake_slack, WINBACK_CONFIG=str(config)):
+        batch_id = _pending_batch(web, [ANA, BEN])
+        _, bare = _ask(web, fake_slack, f"approve {batch_id}")
+        assert bare["text"] == (
+            f"Batch {batch_id} has 2 people: to approve that many at once, type its size too: "
+            f"`/winback approve {batch_id} 2`. Nothing changed yet."
+        )
+        _, wrong = _ask(web, fake_slack, f"approve {batch_id} 3")
+        assert wrong["text"] == f"Batch {batch_id} has 2 people, not 3: nothing changed."
+        assert (_batch(web, batch_id).status, _enrolled(web)) == (PENDING_APPROVAL, 0)
+        _, typed = _ask(web, fake_slack, f"approve {batch_id} 2")
+        assert "approved by <@U0MANAGER>: 2 people enrolled" in typed["text"]
+        assert (_batch(web, batch_id).status, _enrolled(web)) == (APPROVED, 2)
+
+
 @pytest.mark.parametrize("words", ["approve {id}", "reject {id}"])
 def test_someone_not_a_manager_cannot_decide_a_batch(
     web: LiveWeb, fake_slack: FakeSlack, words: str
@@ -276,6 +297,39 @@ def test_someone_not_a_manager_cannot_decide_a_batch(
     )
     batch = _batch(web, batch_id)
     assert (batch.status, batch.decided_by, _enrolled(web)) == (PENDING_APPROVAL, None, 0)
+
+
+# --- stats --------------------------------------------------------------------------------------
+
+
+def test_stats_shows_the_funnel_by_segment_trigger_and_loan_officer(
+    web: LiveWeb, fake_slack: FakeSlack
+) -> None:
+    book_with_officer(web, [ANA, BEN])
+    assert _dispatch(web).sent == 2
+    acked, answer = _ask(web, fake_slack, "stats", user=LO_USER)
+    assert acked.json()["text"] == "Working on it…"
+    shown = _said(answer)
+    assert "Funnel · last 30 days · by segment" in shown
+    assert answer["text"].startswith("Funnel · last 30 days · by segment: enrolled 2, sent 2,")
+    table = next(b["text"]["text"] for b in answer["blocks"] if "```" in b["text"].get("text", ""))
+    lines = table.strip("`\n").splitlines()
+    assert lines[0].split()[:4] == ["segment", "enrolled", "sent", "deliv."]
+    assert lines[1].split()[:3] == ["refinance", "2", "2"]
+    assert lines[-1].split()[:3] == ["total", "2", "2"]
+    assert "Rates: reply 0.0 %" in shown
+
+    _, by_lo = _ask(web, fake_slack, "stats all by lo")
+    assert "Funnel · all time · by lo" in _said(by_lo)
+    assert "Larry Officer" in _said(by_lo)
+    _, by_trigger = _ask(web, fake_slack, "stats by trigger 7d")
+    assert "Funnel · last 7 days · by trigger" in _said(by_trigger)
+    assert "rate_drop" in _said(by_trigger)
+
+
+def test_stats_of_a_quiet_period_says_nothing_happened(web: LiveWeb, fake_slack: FakeSlack) -> None:
+    _, answer = _ask(web, fake_slack, "stats 7d")
+    assert "Nothing happened in this period." in _said(answer)
 
 
 # --- rate ---------------------------------------------------------------------------------------
@@ -306,7 +360,7 @@ def test_a_manager_pauses_and_nothing_goes_out_until_resumed(
 ) -> None:
     book_with_officer(web, [ANA, BEN])
     _, answer = _ask(web, fake_slack, "pause rates are jumping")
-    assert answer["response_type"] == "in_channel"
+    assert answer["response_type"] == "ephemeral"
     assert f"Outreach paused by <@{MANAGER}> (rates are jumping)" in answer["text"]
     with web.sessions() as session:
         assert is_paused(session)
@@ -412,6 +466,7 @@ def test_a_failure_gets_a_friendly_answer_and_a_log_line_without_details(
     assert "Traceback" not in _said(answer) and "switches" not in _said(answer)
     (line,) = [r for r in caplog.records if r.getMessage().startswith("/winback pause failed")]
     assert "OperationalError" in line.getMessage() or "ProgrammingError" in line.getMessage()
+    assert "core/outreach/switches.py:" in line.getMessage()  # where, in our own code
     assert line.exc_info is None
 
 
