@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.blocks.batches import decision_answer, not_a_manager
 from bot.blocks.common import (
     FIELD_LIMIT,
     SECTION_LIMIT,
@@ -29,7 +30,7 @@ from bot.blocks.common import (
 from bot.blocks.replies import TRIGGER_WORDS, phone_words
 from bot.command_text import segment_choices
 from core.batches.models import PENDING_APPROVAL, Batch
-from core.decisions import APPROVED, CONFIRM, EXPIRED, REJECTED, WRONG_SIZE, BatchDecision
+from core.decisions import CONFIRM, WRONG_SIZE, BatchDecision
 from core.rates.service import HeldRate, Offer, format_rate, held_warning
 from core.segments import SegmentEntry
 from core.stats import UNASSIGNED, Funnel, FunnelRow
@@ -270,30 +271,27 @@ def batches_view(batches: Sequence[Batch], *, can_decide: bool) -> View:
     return checked(text, blocks)
 
 
-def decision_view(decision: BatchDecision, *, approve: bool, typed: int | None = None) -> View:
-    """What approving or rejecting a batch did, or why nothing changed."""
+def decision_view(decision: BatchDecision, *, typed: int | None = None) -> View:
+    """What approving or rejecting a batch did, or why nothing changed (as on the card)."""
     number, batch = decision.batch_id, decision.batch
-    size = batch.size if batch is not None else 0
-    by = f"<@{batch.decided_by}>" if batch is not None and batch.decided_by else "you"
-    if decision.outcome == APPROVED and decision.enrolled is not None:
-        enrolled = decision.enrolled
-        walking = "".join(f"; {n:,} already on the {track} track"
-                          for track, n in enrolled.already_on_track.items())  # fmt: skip
-        return note(f":white_check_mark: Batch {number} ({size:,}) approved by {by}: "
-                    f"{_people(enrolled.enrolled)} enrolled{walking}. Their first touches go "
-                    "out at the next dispatch.")  # fmt: skip
-    if decision.outcome == REJECTED:
-        return note(f"Batch {number} rejected by {by}: none of its {_people(size)} is contacted.")
-    if decision.outcome == EXPIRED:
-        return note(f"Batch {number} was not approved and has expired: {decision.message}.")
+    if batch is None:
+        return note(f"There is no batch {number}. Nothing was changed.")
     if decision.outcome == CONFIRM:
-        again = f"`/winback approve {number} {size}`"
-        return note(f"Batch {number} has {_people(size)}: to approve that many at once, type "
-                    f"its size too: {again}. Nothing changed yet.")  # fmt: skip
+        again = f"`/winback approve {number} {batch.size}`"
+        return note(f"Batch {number} has {_people(batch.size)}: to approve that many at once, "
+                    f"type its size too: {again}. Nothing changed yet.")  # fmt: skip
     if decision.outcome == WRONG_SIZE:
-        return note(f"Batch {number} has {_people(size)}, not {typed or 0:,}: nothing changed.")
-    verb = "approved" if approve else "rejected"
-    return note(f"Batch {number} was not {verb}: {decision.message}.")
+        return note(f"Batch {number} has {_people(batch.size)}, not {typed or 0:,}: nothing "
+                    "was changed.")  # fmt: skip
+    return note(decision_answer(decision))
+
+
+def refusal_view(what: str, managers: Iterable[str]) -> View:
+    """Someone not in SLACK_MANAGER_IDS asked to decide a batch, pause or resume."""
+    if what == "decide":
+        return note(not_a_manager(sorted(managers)))
+    ask = ", ".join(f"<@{m}>" for m in sorted(managers)) or "a manager"
+    return note(f"Only managers can {what} outreach: ask {ask}. Nothing was changed.")
 
 
 def rates_view(offers: Mapping[str, Offer | None], held: Sequence[HeldRate], today: date) -> View:

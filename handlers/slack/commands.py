@@ -21,6 +21,7 @@ from bot.blocks.commands import (
     members_view,
     note,
     rates_view,
+    refusal_view,
     segments_view,
     stats_view,
     whois_view,
@@ -70,7 +71,7 @@ def handle_winback_command(command: dict[str, Any], respond: Respond, context: A
     user = command.get("user_id", "")
     try:
         if parsed.name in MANAGERS_ONLY and not deps.is_manager(user):
-            view = _refusal(parsed.name)
+            view = _refusal(parsed.name, deps)
         else:
             view = ANSWERS[parsed.name](deps, parsed, user)
     except Exception as exc:  # every failure gets an answer, never a stack trace
@@ -99,10 +100,9 @@ def _send(respond: Respond, view: View, name: str) -> None:
         logger.error("/winback %s: Slack refused the answer (HTTP %s)", name, answer.status_code)
 
 
-def _refusal(name: str) -> View:
-    what = {"approve": "approve batches", "reject": "reject batches",
-            "pause": "pause outreach", "resume": "resume outreach"}[name]  # fmt: skip
-    return note(f"Only managers can {what}. Nothing was changed.")
+def _refusal(name: str, deps: SlackDeps) -> View:
+    what = "decide" if name in ("approve", "reject") else name
+    return refusal_view(what, deps.settings.manager_ids)
 
 
 def _segments(deps: SlackDeps, command: Command, user: str) -> View:
@@ -147,12 +147,11 @@ def _batches(deps: SlackDeps, command: Command, user: str) -> View:
 
 def _approve(deps: SlackDeps, command: Command, user: str) -> View:
     """As `winback approve`, one transaction; a big batch wants its size typed in too."""
-    return decision_view(_decide(deps, command, user, approve=True), approve=True,
-                         typed=command.size)  # fmt: skip
+    return decision_view(_decide(deps, command, user, approve=True), typed=command.size)
 
 
 def _reject(deps: SlackDeps, command: Command, user: str) -> View:
-    return decision_view(_decide(deps, command, user, approve=False), approve=False)
+    return decision_view(_decide(deps, command, user, approve=False))
 
 
 def _decide(deps: SlackDeps, command: Command, user: str, *, approve: bool) -> BatchDecision:

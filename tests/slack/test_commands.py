@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from core import jobs
 from core.audit.models import AuditEvent
 from core.batches.models import APPROVED, EXPIRED, PENDING_APPROVAL, REJECTED, Batch
 from core.book.models import OPTED_OUT, Contact
@@ -25,7 +26,14 @@ from core.outreach.models import Enrollment
 from core.outreach.switches import is_paused
 from tests.fakes.slack_api import RESPONSE_URL, FakeSlack
 from tests.outreach import NOW, run_dispatch
-from tests.slack.live import LO_USER, MANAGER, book_with_officer, slack_web, slash
+from tests.slack.live import (
+    APPROVALS_CHANNEL,
+    LO_USER,
+    MANAGER,
+    book_with_officer,
+    slack_web,
+    slash,
+)
 from tests.triggers.factories import (
     default_config,
     make_contact,
@@ -227,17 +235,32 @@ def test_a_manager_approves_a_batch_and_its_people_are_enrolled(
 ) -> None:
     batch_id = _pending_batch(web, [ANA, BEN])
     _, answer = _ask(web, fake_slack, f"approve {batch_id}")
-    assert f"Batch {batch_id} (2) approved by <@{MANAGER}>: 2 people enrolled" in answer["text"]
+    assert answer["text"] == (
+        f":white_check_mark: Batch {batch_id} approved: 2 people enrolled. Their first touches "
+        "go out at the next dispatch."
+    )
     batch = _batch(web, batch_id)
     assert (batch.status, batch.decided_by) == (APPROVED, MANAGER)
     assert _enrolled(web) == 2
 
     _, again = _ask(web, fake_slack, f"approve {batch_id}")
-    assert (
-        f"Batch {batch_id} was not approved: batch {batch_id} is already approved"
-        in (again["text"])
-    )
+    assert again["text"] == f"Batch {batch_id} is already approved by <@{MANAGER}>."
     assert _enrolled(web) == 2
+
+
+def test_approving_with_the_command_brings_the_batch_card_up_to_date(
+    web: LiveWeb, fake_slack: FakeSlack
+) -> None:
+    batch_id = _pending_batch(web, [ANA])
+    posting = web.runtime.posting_options("test-worker")
+    summary = jobs.cards_job(session_factory=web.sessions, now=web.clock.now(), posting=posting,
+                             replies=web.runtime.config.replies)  # fmt: skip
+    assert summary.get("posted") == 1, summary
+    (card,) = fake_slack.messages(APPROVALS_CHANNEL)
+    assert "approve_batch" in json.dumps(card["blocks"])
+    _ask(web, fake_slack, f"approve {batch_id}")
+    shown = json.dumps(fake_slack.message(APPROVALS_CHANNEL, card["ts"])["blocks"])
+    assert f"Approved by <@{MANAGER}> at" in shown and "approve_batch" not in shown
 
 
 def test_a_manager_rejects_a_batch_and_nobody_is_enrolled(
@@ -245,7 +268,8 @@ def test_a_manager_rejects_a_batch_and_nobody_is_enrolled(
 ) -> None:
     batch_id = _pending_batch(web, [ANA])
     _, answer = _ask(web, fake_slack, f"reject #{batch_id}")
-    assert f"Batch {batch_id} rejected by <@{MANAGER}>" in answer["text"]
+    assert answer["text"] == f"Batch {batch_id} rejected: none of its 1 person is contacted."
+    assert _batch(web, batch_id).decided_by == MANAGER
     assert (_batch(web, batch_id).status, _enrolled(web)) == (REJECTED, 0)
 
 
@@ -256,13 +280,15 @@ def test_approving_after_the_rate_moved_expires_the_batch_and_says_why(
     with web.sessions() as session, session.begin():
         set_rate(session, "5.5")  # half a point below the batch's 6.0: past the tolerance
     _, answer = _ask(web, fake_slack, f"approve {batch_id}")
-    assert f"Batch {batch_id} was not approved and has expired: rates moved" in answer["text"]
+    assert answer["text"].startswith(
+        f":hourglass: Batch {batch_id} was not approved and has expired: rates moved"
+    )
     assert (_batch(web, batch_id).status, _enrolled(web)) == (EXPIRED, 0)  # the expiry committed
 
 
 def test_approving_a_batch_that_does_not_exist_says_so(web: LiveWeb, fake_slack: FakeSlack) -> None:
     _, answer = _ask(web, fake_slack, "approve 4242")
-    assert answer["text"] == "Batch 4242 was not approved: there is no batch 4242."
+    assert answer["text"] == "There is no batch 4242. Nothing was changed."
 
 
 def test_a_big_batch_is_approved_only_with_its_size_typed_in(
@@ -278,10 +304,10 @@ def test_a_big_batch_is_approved_only_with_its_size_typed_in(
             f"`/winback approve {batch_id} 2`. Nothing changed yet."
         )
         _, wrong = _ask(web, fake_slack, f"approve {batch_id} 3")
-        assert wrong["text"] == f"Batch {batch_id} has 2 people, not 3: nothing changed."
+        assert wrong["text"] == f"Batch {batch_id} has 2 people, not 3: nothing was changed."
         assert (_batch(web, batch_id).status, _enrolled(web)) == (PENDING_APPROVAL, 0)
         _, typed = _ask(web, fake_slack, f"approve {batch_id} 2")
-        assert "approved by <@U0MANAGER>: 2 people enrolled" in typed["text"]
+        assert typed["text"].startswith(f":white_check_mark: Batch {batch_id} approved: 2 people")
         assert (_batch(web, batch_id).status, _enrolled(web)) == (APPROVED, 2)
 
 
@@ -292,8 +318,8 @@ def test_someone_not_a_manager_cannot_decide_a_batch(
     batch_id = _pending_batch(web, [ANA])
     _, answer = _ask(web, fake_slack, words.format(id=batch_id), user=LO_USER)
     assert answer["response_type"] == "ephemeral"
-    assert (
-        answer["text"].startswith("Only managers can") and "Nothing was changed" in (answer["text"])
+    assert answer["text"] == (
+        f"Only managers can approve or reject batches: ask <@{MANAGER}>. Nothing was changed."
     )
     batch = _batch(web, batch_id)
     assert (batch.status, batch.decided_by, _enrolled(web)) == (PENDING_APPROVAL, None, 0)
@@ -386,7 +412,9 @@ def test_someone_not_a_manager_cannot_pause_or_resume(
         _ask(web, fake_slack, "pause")
     _, answer = _ask(web, fake_slack, words, user=LO_USER)
     assert answer["response_type"] == "ephemeral"
-    assert answer["text"] == f"Only managers can {words} outreach. Nothing was changed."
+    assert answer["text"] == (
+        f"Only managers can {words} outreach: ask <@{MANAGER}>. Nothing was changed."
+    )
     with web.sessions() as session:
         assert is_paused(session) is (words == "resume")
         actors = session.scalars(
