@@ -29,7 +29,9 @@ Columns (``messages`` below are SMS and email touches; call tasks are not messag
   the time it arrived; replies from outside the book or from people never enrolled count nowhere.
 - ``claimed``: distinct enrollments with a reply claimed by a loan officer in the period (a
   reply received earlier and claimed now counts here, not in ``replied``);
-  ``median_minutes_to_claim``: the median of those claims' minutes from reply to claim.
+  ``median_minutes_to_claim``: the median of those claims' minutes from reply to claim;
+  ``replied_claimed`` (beside them): of the ``replied`` enrollments, those whose reply has been
+  claimed by ``now``.
 - ``funded``: distinct enrollments whose person has a loan funded in the period on a day after
   the enrollment began (UTC), given to the latest such enrollment. A simple rule for now: a later
   step adds attribution windows (how long after the last touch a funding still counts).
@@ -39,8 +41,9 @@ Columns (``messages`` below are SMS and email touches; call tasks are not messag
   the period; the denominator of the reply, funded and opt-out rates.
 
 ``rates``: open = opened / emails sent, click = clicked / sent, reply = replied / reached,
-claim = claimed / replied, funded = funded / reached, opt_out = opted_out / reached (None when the
-denominator is 0). Everything is counted with GROUP BY in the database, one query per table.
+claim = replied_claimed / replied, funded = funded / reached, opt_out = opted_out / reached (None
+when the denominator is 0; a reply to a touch sent before the period can lift a rate). Everything is
+counted with GROUP BY in the database, in one statement.
 """
 
 from __future__ import annotations
@@ -55,14 +58,17 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
+    String,
     Subquery,
     and_,
     case,
     cast,
-    false,
     func,
+    literal_column,
+    null,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -79,7 +85,9 @@ COLUMNS = (
     "enrolled", "sent", "delivered", "failed", "suppressed", "opened", "clicked", "replied",
     "claimed", "funded", "opted_out",
 )  # fmt: skip
-EXTRA_COUNTS = ("reached", "unknown", "machine_opened", "machine_clicked", "visited")
+EXTRA_COUNTS = (
+    "reached", "unknown", "machine_opened", "machine_clicked", "visited", "replied_claimed",
+)  # fmt: skip
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
 ACCEPTED = "7d, 30d, 90d, all or a date (YYYY-MM-DD)"
 UNASSIGNED = "unassigned"
@@ -133,9 +141,6 @@ class FunnelRow:
     sent_by_channel: Counter[str] = field(default_factory=Counter)
     claim_minutes: list[float] = field(default_factory=list)
 
-    def __getitem__(self, column: str) -> int:
-        return self.counts[column]
-
     @property
     def median_minutes_to_claim(self) -> float | None:
         """Median minutes from a warm reply to its claim, over the claims in the period."""
@@ -150,7 +155,7 @@ class FunnelRow:
             "open": _ratio(c["opened"], self.sent_by_channel["email"]),
             "click": _ratio(c["clicked"], c["sent"]),
             "reply": _ratio(c["replied"], c["reached"]),
-            "claim": _ratio(c["claimed"], c["replied"]),
+            "claim": _ratio(c["replied_claimed"], c["replied"]),
             "funded": _ratio(c["funded"], c["reached"]),
             "opt_out": _ratio(c["opted_out"], c["reached"]),
         }
@@ -204,28 +209,15 @@ class Funnel:
 
 
 def funnel(
-    session: Session,
-    *,
-    since: datetime | None,
-    by: str,
-    now: datetime,
-    period: str | None = None,
+    session: Session, *, since: datetime | None, by: str, now: datetime, period: str | None = None
 ) -> Funnel:
     """The funnel from `since` (None: all time) to `now`, grouped by segment, trigger or lo."""
     if by not in BY:
         raise ValueError(f"by must be segment, trigger or lo, not {_shown(by)}")
-    query = _Queries(session, since=since, now=now, by=by)
     tallies: dict[Any, FunnelRow] = {}
-
-    def row(key: Any) -> FunnelRow:
-        return tallies.setdefault(key, FunnelRow(group=str(key)))
-
-    query.enrollments(row)
-    query.messages(row)
-    query.engagements(row)
-    query.replies(row)
-    query.funded(row)
-    query.opt_outs(row)
+    first = session.scalar(select(func.min(Enrollment.enrolled_at)))
+    if first is not None:  # nobody was ever enrolled: nothing to count
+        _Queries(session, since=since, now=now, by=by, first=first).count(tallies)
     rows = _labelled(session, tallies, by)
     totals = FunnelRow(group="total")
     for each in rows:
@@ -242,17 +234,15 @@ def _labelled(session: Session, tallies: dict[Any, FunnelRow], by: str) -> list[
         officer.id: officer
         for officer in session.scalars(select(LoanOfficer).where(LoanOfficer.id.in_(ids)))
     }
-    named = []
     for key, row in tallies.items():
         officer = officers.get(key) if key is not None else None
         row.group = officer.email if officer else UNASSIGNED
         row.name = officer.name if officer else ""
-        named.append(row)
     # People read loan officers by name; the unassigned row comes last.
-    return sorted(named, key=lambda r: (r.group == UNASSIGNED, r.name or "", r.group))
+    return sorted(tallies.values(), key=lambda r: (r.group == UNASSIGNED, r.name or "", r.group))
 
 
-def _groups(by: str) -> Subquery:
+def _groups(by: str) -> Select[Any]:
     """Each enrollment with its group key (segment, trigger, or loan officer id)."""
     query = select(
         Enrollment.id.label("enrollment_id"), Enrollment.batch_member_id, Enrollment.enrolled_at
@@ -263,21 +253,50 @@ def _groups(by: str) -> Subquery:
     elif by == "trigger":
         query = query.add_columns(BatchMember.trigger.label("grp"))
     else:
-        # The loan the person was enrolled for decides; an LO-less loan falls back to the person's.
+        # The loan the person was enrolled for decides; an LO-less loan falls back to the
+        # person's own (looked up only then: COALESCE stops at the first value).
+        own = select(Contact.lo_id).where(Contact.id == Enrollment.contact_id).scalar_subquery()
         query = query.join(Loan, Loan.id == BatchMember.loan_id)
-        query = query.join(Contact, Contact.id == Enrollment.contact_id)
-        query = query.add_columns(func.coalesce(Loan.lo_id, Contact.lo_id).label("grp"))
-    return query.subquery("enrollment_group")
+        query = query.add_columns(func.coalesce(Loan.lo_id, own).label("grp"))
+    return query
+
+
+# The union's branches (a tag each) and what their value columns hold, in order.
+_BRANCHES = {
+    1: ("enrolled",),
+    2: ("sent", "sms_sent", "email_sent", "delivered", "failed", "suppressed", "unknown",
+        "reached"),
+    3: ("opened", "machine_opened", "clicked", "machine_clicked", "visited"),
+    4: ("replied", "claimed", "replied_claimed"),
+    5: ("funded",),
+    6: ("opted_out",),
+}  # fmt: skip
+_RULES, _CLAIMS = 7, 8  # (rule, count) per group; one row per claim, its minutes
+_WIDTH = 8
+
+
+def _when(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _distinct(condition: Any, column: Any) -> Any:
+    return func.count(case((condition, column)).distinct())
 
 
 class _Queries:
-    """The GROUP BY queries behind the funnel, over one period and one grouping."""
+    """The whole funnel as ONE statement: the enrollments' groups computed once (a CTE), then a
+    UNION ALL of one GROUP BY per table, each joined to them; folded into rows here."""
 
-    def __init__(self, session: Session, *, since: datetime | None, now: datetime, by: str):
-        self.session = session
-        self.since, self.now = since, now
+    def __init__(
+        self, session: Session, *, since: datetime | None, now: datetime, by: str, first: datetime
+    ):
+        self.session, self.since, self.now, self.first = session, since, now, first
         self.postgres = session.get_bind().dialect.name == "postgresql"
-        self.g = _groups(by)
+        groups = _groups(by)
+        # Big branches join the groups computed once (a CTE, hashed); small ones look each of
+        # their few enrollments up by primary key (the same query inline).
+        self.shared = groups.cte("enrollment_group")
+        self.each = groups.subquery("enrollment_group_each")
 
     def within(self, column: Any) -> ColumnElement[bool]:
         """`column` falls in the period (timestamps)."""
@@ -286,93 +305,95 @@ class _Queries:
             bounds.append(column >= self.since)
         return and_(*bounds)
 
-    def within_days(self, column: Any) -> ColumnElement[bool]:
-        """`column` falls in the period (dates, in UTC)."""
-        bounds = [column <= self.now.astimezone(UTC).date()]
-        if self.since is not None:
-            bounds.append(column >= self.since.astimezone(UTC).date())
-        return and_(*bounds)
-
-    def utc_day(self, column: Any) -> ColumnElement[Any]:
-        """The UTC calendar day of a timestamp column, comparable with a Date column."""
-        if self.postgres:
-            return cast(func.timezone("UTC", column), Date)
-        return func.date(column)  # SQLite keeps naive UTC text; dates are 'YYYY-MM-DD' text
-
-    def grouped(self, query: Select[Any]) -> list[Any]:
-        return list(self.session.execute(query.group_by(self.g.c.grp)))
-
-    def enrollments(self, row: Any) -> None:
-        g = self.g
-        for key, n in self.grouped(
-            select(g.c.grp, func.count()).where(self.within(g.c.enrolled_at))
-        ):
-            row(key).counts["enrolled"] += n
-
-    def messages(self, row: Any) -> None:
-        g = self.g
-        moment = func.coalesce(Message.sent_at, Message.updated_at)  # failures have no sent_at
-        query = (
-            select(g.c.grp, Message.status, Message.channel, Message.rule, func.count())
-            .join(g, g.c.enrollment_id == Message.enrollment_id)
-            .where(Message.status.in_(_COUNTED), Message.channel.in_(_CHANNELS))
-            .where(self.within(moment))
-            .group_by(Message.status, Message.channel, Message.rule)
+    def branch(self, tag: int, g: Any, *values: Any, label: Any = None) -> Select[Any]:
+        """(tag, group, label, v0…v7): the values given, 0 for the rest."""
+        padded = [*values, *(literal_column("0") for _ in range(_WIDTH - len(values)))]
+        return select(
+            literal_column(str(tag)).label("tag"),
+            g.c.grp,
+            (label if label is not None else cast(null(), String)).label("label"),
+            *(value.label(f"v{i}") for i, value in enumerate(padded)),
         )
-        for key, status, channel, why, n in self.grouped(query):
-            tally = row(key)
-            if status in _TOOK:
-                tally.counts["sent"] += n
-                tally.sent_by_channel[channel] += n
-            tally.counts["delivered"] += n if status == outbox.DELIVERED else 0
-            tally.counts["failed"] += n if status in _FAILED else 0
-            tally.counts["unknown"] += n if status == outbox.UNKNOWN else 0
-            if status == outbox.SUPPRESSED:
-                tally.counts["suppressed"] += n
-                tally.suppressed_by_rule[why or "suppressed"] += n
-        reached = (
-            select(g.c.grp, func.count(Message.enrollment_id.distinct()))
-            .join(g, g.c.enrollment_id == Message.enrollment_id)
-            .where(Message.status.in_(_REACHED), self.within(Message.sent_at))
-        )
-        for key, n in self.grouped(reached):
-            row(key).counts["reached"] += n
 
-    def engagements(self, row: Any) -> None:
-        g = self.g
-        per_message = (
+    def count(self, tallies: dict[Any, FunnelRow]) -> None:
+        """Fill one FunnelRow per group."""
+        branches = (self.enrolled(), self.messages(), self.engagements(), *self.replies(),
+                    self.funded(), self.opt_outs(), self.rules())  # fmt: skip
+        for tag, key, label, *values in self.session.execute(union_all(*branches)):
+            tally = tallies.setdefault(key, FunnelRow(group=str(key)))
+            if tag == _RULES:
+                tally.suppressed_by_rule[label or "suppressed"] += int(values[0])
+            elif tag == _CLAIMS:
+                tally.claim_minutes.append(max(float(values[0]), 0.0))
+            else:
+                for name, value in zip(_BRANCHES[tag], values, strict=False):
+                    if name.endswith("_sent"):
+                        tally.sent_by_channel[name.removesuffix("_sent")] += int(value or 0)
+                    else:
+                        tally.counts[name] += int(value or 0)
+
+    def enrolled(self) -> Select[Any]:
+        g = self.shared
+        return self.branch(1, g, func.count()).where(self.within(g.c.enrolled_at)).group_by(g.c.grp)
+
+    def messages(self) -> Select[Any]:
+        g, status, channel = self.shared, Message.status, Message.channel
+        # Failures and suppressions have no sent_at: they are timed by when they were written.
+        # (An OR, not COALESCE, so the planner can estimate how many rows qualify.)
+        moment = or_(
+            self.within(Message.sent_at),
+            and_(Message.sent_at.is_(None), self.within(Message.updated_at)),
+        )
+        took = status.in_(_TOOK)
+        return (
+            self.branch(
+                2, g, _when(took), _when(and_(took, channel == "sms")),
+                _when(and_(took, channel == "email")), _when(status == outbox.DELIVERED),
+                _when(status.in_(_FAILED)), _when(status == outbox.SUPPRESSED),
+                _when(status == outbox.UNKNOWN),
+                _distinct(status.in_(_REACHED), Message.enrollment_id),
+            )
+            .select_from(Message)
+            .join(g, g.c.enrollment_id == Message.enrollment_id)
+            .where(status.in_(_COUNTED), channel.in_(_CHANNELS), moment)
+            .group_by(g.c.grp)
+        )  # fmt: skip
+
+    def engagements(self) -> Select[Any]:
+        g = self.shared
+        # The tracking routes record the batch member; a hit without one goes by its message.
+        by_message = (
+            select(Enrollment.batch_member_id)
+            .join(Message, Message.enrollment_id == Enrollment.id)
+            .where(Message.id == Engagement.message_id)
+            .scalar_subquery()
+        )
+        member = func.coalesce(Engagement.batch_member_id, by_message)
+        # One row per (batch member, message, kind): a message opened twice is one opened message.
+        hits = (
             select(
-                Engagement.message_id,
-                Engagement.kind,
+                member.label("batch_member_id"), Engagement.kind,
                 func.max(case((Engagement.machine, 0), else_=1)).label("human"),
             )
-            .where(Engagement.kind.in_((OPEN, CLICK)), Engagement.message_id.is_not(None))
-            .where(self.within(Engagement.at))
-            .group_by(Engagement.message_id, Engagement.kind)
+            .where(Engagement.kind.in_((OPEN, CLICK, VISIT)), self.within(Engagement.at))
+            .group_by(member, Engagement.message_id, Engagement.kind)
             .subquery()
-        )
-        query = (
-            select(g.c.grp, per_message.c.kind, func.sum(per_message.c.human), func.count())
-            .join(Message, Message.id == per_message.c.message_id)
-            .join(g, g.c.enrollment_id == Message.enrollment_id)
-            .group_by(per_message.c.kind)
-        )
-        for key, kind, human, n in self.grouped(query):
-            word = "opened" if kind == OPEN else "clicked"
-            row(key).counts[word] += int(human or 0)
-            row(key).counts[f"machine_{word}"] += n - int(human or 0)
-        visits = (
-            select(g.c.grp, func.count(g.c.enrollment_id.distinct()))
-            .select_from(Engagement)
-            .join(g, g.c.batch_member_id == Engagement.batch_member_id)
-            .where(Engagement.kind == VISIT, Engagement.machine == false())
-            .where(self.within(Engagement.at))
-        )
-        for key, n in self.grouped(visits):
-            row(key).counts["visited"] += n
+        )  # fmt: skip
+        human, kind = hits.c.human == 1, hits.c.kind
+        return (
+            self.branch(
+                3, g, _when(and_(kind == OPEN, human)), _when(and_(kind == OPEN, ~human)),
+                _when(and_(kind == CLICK, human)), _when(and_(kind == CLICK, ~human)),
+                _when(and_(kind == VISIT, human)),
+            )
+            .select_from(hits)
+            .join(g, g.c.batch_member_id == hits.c.batch_member_id)
+            .group_by(g.c.grp)
+        )  # fmt: skip
 
-    def replies(self, row: Any) -> None:
-        g = self.g
+    def replies(self) -> tuple[Select[Any], Select[Any]]:
+        """Replied/claimed per group, and one row per claim with its minutes."""
+        g = self.each
         window = or_(self.within(Reply.received_at), self.within(Reply.claimed_at))
         unanswered = (
             select(Reply.id.label("event_id"), Reply.contact_id, Reply.received_at.label("at"))
@@ -380,53 +401,72 @@ class _Queries:
             .subquery()
         )
         latest = self.latest(unanswered, lambda events: Enrollment.enrolled_at <= events.c.at)
-        answered = func.coalesce(Message.enrollment_id, latest.c.enrollment_id)
+        # The answered touch by primary key (a join tempts the planner to scan every message).
+        touch = select(Message.enrollment_id).where(Message.id == Reply.message_id)
+        answered = func.coalesce(touch.scalar_subquery(), latest.c.enrollment_id)
         replies = (
             select(Reply.received_at, Reply.claimed_at, answered.label("enrollment_id"))
-            .outerjoin(Message, Message.id == Reply.message_id)
             .outerjoin(latest, latest.c.event_id == Reply.id)
             .where(window)
-            .subquery()
+            .cte("period_replies")
         )
-        received, claimed = self.within(replies.c.received_at), self.within(replies.c.claimed_at)
-        counts = select(
-            g.c.grp,
-            func.count(case((received, replies.c.enrollment_id)).distinct()),
-            func.count(case((claimed, replies.c.enrollment_id)).distinct()),
-        ).join(g, g.c.enrollment_id == replies.c.enrollment_id)
-        for key, replied, claims in self.grouped(counts):
-            row(key).counts["replied"] += replied
-            row(key).counts["claimed"] += claims
-        # Claims are pressed by people, a few a day: their times come back one by one.
-        times = (
-            select(g.c.grp, replies.c.received_at, replies.c.claimed_at)
-            .join(g, g.c.enrollment_id == replies.c.enrollment_id)
+        r = replies.c
+        received, claimed = self.within(r.received_at), self.within(r.claimed_at)
+        counts = (
+            self.branch(
+                4, g, _distinct(received, r.enrollment_id), _distinct(claimed, r.enrollment_id),
+                _distinct(and_(received, r.claimed_at <= self.now), r.enrollment_id),
+            )
+            .select_from(replies)
+            .join(g, g.c.enrollment_id == r.enrollment_id)
+            .group_by(g.c.grp)
+        )  # fmt: skip
+        if self.postgres:
+            minutes = func.extract("epoch", r.claimed_at - r.received_at) / 60
+        else:
+            minutes = (func.julianday(r.claimed_at) - func.julianday(r.received_at)) * 1440
+        claims = (
+            self.branch(_CLAIMS, g, minutes)
+            .select_from(replies)
+            .join(g, g.c.enrollment_id == r.enrollment_id)
             .where(claimed)
         )
-        for key, received_at, claimed_at in self.session.execute(times):
-            minutes = (claimed_at - received_at).total_seconds() / 60
-            row(key).claim_minutes.append(max(minutes, 0.0))
+        return counts, claims
 
-    def funded(self, row: Any) -> None:
+    def funded(self) -> Select[Any]:
+        # Only loans funded after the first enrollment can count: an index range, not the book.
+        after = max(self.first, self.since or self.first).astimezone(UTC).date()
         loans = (
             select(Loan.id.label("event_id"), Loan.contact_id, Loan.funded_date.label("at"))
-            .where(Loan.status == FUNDED, Loan.funded_date.is_not(None))
-            .where(self.within_days(Loan.funded_date))
+            .where(Loan.status == FUNDED, Loan.funded_date >= after)
+            .where(Loan.funded_date <= self.now.astimezone(UTC).date())
             .subquery()
         )
-        latest = self.latest(
-            loans, lambda events: self.utc_day(Enrollment.enrolled_at) < events.c.at
-        )
-        self.count_enrollments(latest, "funded", row)
+        if self.postgres:
+            day = cast(func.timezone("UTC", Enrollment.enrolled_at), Date)
+        else:
+            day = func.date(Enrollment.enrolled_at)  # SQLite keeps naive UTC text, dates as text
+        return self.attributed(5, self.latest(loans, lambda events: day < events.c.at))
 
-    def opt_outs(self, row: Any) -> None:
+    def opt_outs(self) -> Select[Any]:
         events = (
             select(ConsentEvent.id.label("event_id"), ConsentEvent.contact_id, ConsentEvent.at)
             .where(ConsentEvent.new_state == OPTED_OUT, self.within(ConsentEvent.at))
             .subquery()
         )
         latest = self.latest(events, lambda events: Enrollment.enrolled_at <= events.c.at)
-        self.count_enrollments(latest, "opted_out", row)
+        return self.attributed(6, latest)
+
+    def rules(self) -> Select[Any]:
+        g = self.shared
+        return (
+            self.branch(_RULES, g, func.count(), label=Message.rule)
+            .select_from(Message)
+            .join(g, g.c.enrollment_id == Message.enrollment_id)
+            .where(Message.status == outbox.SUPPRESSED, Message.channel.in_(_CHANNELS))
+            .where(self.within(Message.updated_at))
+            .group_by(g.c.grp, Message.rule)
+        )
 
     def latest(self, events: Subquery, began: Any) -> Subquery:
         """(event_id, enrollment_id): each event given to its person's latest enrollment that
@@ -445,12 +485,12 @@ class _Queries:
             select(ranked.c.event_id, ranked.c.enrollment_id).where(ranked.c.rank == 1).subquery()
         )
 
-    def count_enrollments(self, attributed: Subquery, column: str, row: Any) -> None:
-        g = self.g
-        query = (
-            select(g.c.grp, func.count(attributed.c.enrollment_id.distinct()))
-            .select_from(attributed)
-            .join(g, g.c.enrollment_id == attributed.c.enrollment_id)
+    def attributed(self, tag: int, latest: Subquery) -> Select[Any]:
+        """Distinct enrollments per group among events given to them."""
+        g = self.each
+        return (
+            self.branch(tag, g, func.count(latest.c.enrollment_id.distinct()))
+            .select_from(latest)
+            .join(g, g.c.enrollment_id == latest.c.enrollment_id)
+            .group_by(g.c.grp)
         )
-        for key, n in self.grouped(query):
-            row(key).counts[column] += n

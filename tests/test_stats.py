@@ -133,8 +133,9 @@ def build_book(session: Session) -> dict[str, Any]:
     e = _enroll(session, ravi, ravi_loan, refi, ago(20))
     _touch(session, e, 1, "sms", outbox.UNDELIVERED, ago(20))
     email = _touch(session, e, 2, "email", outbox.SANDBOX, ago(15))
-    _hit(session, "open", email, ago(15), machine=True)
-    _hit(session, "click", email, ago(14, hours=23))
+    # As the tracking routes record them: with the batch member (Pia's above go by the message).
+    _hit(session, "open", email, ago(15), machine=True, member=e.batch_member_id)
+    _hit(session, "click", email, ago(14, hours=23), member=e.batch_member_id)
     _hit(session, "visit", None, ago(14, hours=23), member=e.batch_member_id)
     _touch(session, e, 3, "sms", outbox.SENT, NOW + timedelta(days=1))  # after NOW: not yet
     record_opt_out(session=session, contact=ravi, channel="sms", source="sms_opt_out/STOP",
@@ -232,6 +233,9 @@ def test_the_extras_beside_the_columns(session: Session) -> None:
     assert refinance["rates"]["reply"] == round(2 / 3, 4)
     assert refinance["rates"]["open"] == round(1 / 3, 4)  # one of three emails
     assert refinance["rates"]["claim"] == 1.0
+    # Vic's claim is in the period, his reply is not: the claim rate stays within the replies.
+    assert (totals["claimed"], totals["replied_claimed"], totals["replied"]) == (3, 2, 2)
+    assert totals["rates"]["claim"] == 1.0
     assert repeat["rates"]["reply"] is None  # nobody reached: nothing to divide by
     assert (
         totals["group"] == "total" and totals["suppressed_by_rule"] == repeat["suppressed_by_rule"]
@@ -293,6 +297,8 @@ def test_seven_days_and_an_earlier_now(session: Session) -> None:
                                             "replied": 1, "claimed": 1, "funded": 0}  # fmt: skip
     # Uma is not enrolled yet, Vic's claim is still to come.
     assert counts(earlier["repeat_purchase"]) == cols(enrolled=3, sent=1, suppressed=1, replied=1)
+    assert earlier["repeat_purchase"]["replied_claimed"] == 0
+    assert earlier["repeat_purchase"]["rates"]["claim"] == 0.0
 
 
 def test_an_empty_book(session: Session) -> None:
