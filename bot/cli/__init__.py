@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.cli import backtest, book, campaigns, database, demo, outreach, rates, replies, web
+from bot.cli import backtest, book, campaigns, database, demo, outreach, rates, replies, stats, web
 from bot.cli.common import app
 
 # Sub-command modules register themselves on import; keep the list explicit.
-_COMMAND_MODULES = (backtest, book, campaigns, database, demo, outreach, rates, replies, web)
+_COMMAND_MODULES = (backtest, book, campaigns, database, demo, outreach, rates, replies, stats, web)
 
 
 def main() -> None:
