@@ -1,4 +1,4 @@
-"""`python -m bench import|evaluate|dispatch|backtest|inbound|replies …`."""
+"""`python -m bench import|evaluate|dispatch|backtest|inbound|replies|stats …`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "backtest": "bench.backtest",
     "inbound": "bench.inbound",
     "replies": "bench.replies",
+    "stats": "bench.stats",
 }
 
 
