@@ -74,7 +74,11 @@ def create_app(settings: Settings, deps: SlackDeps, *, client: WebClient | None 
         signing_secret=settings.SLACK_SIGNING_SECRET,
         # Listeners finish before the HTTP answer; slow work goes to lazy listeners.
         process_before_response=True,
-        token_verification_enabled=False,  # no auth.test at start: Slack may be down
+        # Every request's signature and timestamp are checked (here and in dispatch()); never off.
+        request_verification_enabled=True,
+        # This flag is not request verification: it only skips calling auth.test while the app
+        # is built, so a Slack outage at start-up cannot keep the Twilio webhooks from serving.
+        token_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
 
