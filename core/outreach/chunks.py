@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, func, select
+from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from core.batches.models import BatchMember
@@ -128,8 +128,26 @@ def _fresh_statement(with_recent: bool) -> Select[Any]:
     )
 
 
+# SQLite has no row locks, and pysqlite only opens a transaction at its first write: the read
+# below would run outside any transaction and an opt-out could commit between it and the
+# hand-over. A no-op write first takes SQLite's one write lock (on the message's own row, which
+# the outcome writes anyway), so the read, the decision and the hand-over are one transaction no
+# opt-out can land inside: what FOR UPDATE on the person does on PostgreSQL.
+_SQLITE_WRITE_LOCK = (
+    update(Message)
+    .where(Message.id == bindparam("message_id"))
+    .values(updated_at=Message.updated_at)
+)
+
+
 def fresh(session: Session, message: Message, now: datetime, with_recent: bool) -> Fresh:
-    """The message's person and enrollment as stored now, the person's row locked."""
+    """The message's person and enrollment as stored now, the person's row locked (on SQLite,
+    the database's write lock)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            _SQLITE_WRITE_LOCK.execution_options(synchronize_session=False),
+            {"message_id": message.id},
+        )
     parameters = {"contact_id": message.contact_id, "enrollment_id": message.enrollment_id}
     if with_recent:
         parameters["since"] = now - WEEK

@@ -16,7 +16,8 @@ How exactly-once holds (SPEC §2.6, §8), with the guards in the database (`clai
    never resent; claimed and never handed over → back to the queue.
 
 SMS pacing: the options' token bucket (WINBACK_SMS_PER_SECOND, 10 messages/s by default) is
-taken before each SMS sent through a carrier; the sandbox is not paced (it is for the carrier).
+taken before each SMS sent through a carrier, with no lock held, and the text is decided again
+after the wait, so a STOP that landed meanwhile is seen; the sandbox is not paced.
 """
 
 from __future__ import annotations
@@ -28,17 +29,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import formataddr, parseaddr
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.audit.models import AuditEvent
 from core.bulk import bulk_insert
-from core.channels.base import EmailSender, OutboundEmail, SmsSender
+from core.channels.base import EmailSender, SmsSender
 from core.channels.email import SandboxEmailSender
 from core.channels.ratelimit import TokenBucket
 from core.channels.sms import SandboxSmsSender
@@ -48,17 +46,15 @@ from core.config import Config
 from core.outreach import models as outbox
 from core.outreach.chunks import Chunk, Fresh, fresh, load_chunk
 from core.outreach.claims import CHUNK, claim_due, hand_over, release
-from core.outreach.context import (
-    Company,
-    token_secret,
-)
-from core.outreach.models import Enrollment, Message, TemplateVersion
+from core.outreach.context import token_secret
+from core.outreach.emails import EmailComposer
+from core.outreach.models import Enrollment, Message
 from core.outreach.outcomes import DispatchReport, Outcomes
 from core.outreach.switches import is_paused
 from core.outreach.touch import Sender, decide_touch, render_touch
+from core.outreach.versions import TemplateVersions
 from core.privacy import mask_email, mask_phone
 from core.settings import Settings
-from core.tokens import REPLY, sign
 from core.tracks.config import Step, Track
 from core.tracks.render import Rendered, RenderError
 
@@ -111,12 +107,9 @@ class _Pass:
         # Unique per pass: a claim released by recovery and taken again is not mistaken for ours.
         self.worker_id = f"{options.worker_id[:60]}#{uuid.uuid4().hex[:12]}"
         self.sender = Sender.from_settings(settings)
-        self.company: Company = self.sender.company
-        self.secret = token_secret(settings)
+        self.emails = EmailComposer.from_settings(settings, self.sender, token_secret(settings))
         self.status_callback = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/twilio/status"
-        self.email_from = settings.EMAIL_FROM or f"{self.company.name} <outreach@winback.invalid>"
-        self.email_domain = parseaddr(self.email_from)[1].rpartition("@")[2] or "winback.invalid"
-        self.versions: dict[str, int] = {}
+        self.versions = TemplateVersions()
         self.outcomes = Outcomes(
             worker_id=self.worker_id, tracks=options.tracks, now=now, on_lost=self.versions.clear
         )
@@ -256,7 +249,7 @@ class _Pass:
         elif step.channel == "call_task":
             outcomes.open_task(session, message, enrollment)
         else:
-            self._send(session, message, person, enrollment, rendered, context, recent)
+            self._send(session, message, person, enrollment, step, rendered, context, recent)
 
     def _step(self, track_name: str, message: Message) -> Step | None:
         track = self.options.tracks.get(track_name)
@@ -289,31 +282,10 @@ class _Pass:
     def _rendering(self, session: Session, rendered: Rendered) -> dict[str, Any]:
         """The text (and its template version, kept 24 months) to store with the message."""
         return {
-            "template_version_id": self._version_id(session, rendered),
+            "template_version_id": self.versions.id_for(session, rendered, self.now),
             "subject": rendered.email_subject[:300] if rendered.email_subject else None,
             "body": rendered.sms_body or rendered.email_text or rendered.task_text,
         }
-
-    def _version_id(self, session: Session, rendered: Rendered) -> int:
-        if rendered.version_hash not in self.versions:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-            session.execute(
-                insert(TemplateVersion)
-                .values(
-                    hash=rendered.version_hash,
-                    track=rendered.track,
-                    template=rendered.template,
-                    channel=rendered.channel,
-                    source=rendered.source,
-                    created_at=self.now,
-                )
-                .on_conflict_do_nothing(index_elements=["hash"])
-            )
-            self.versions[rendered.version_hash] = session.scalars(
-                select(TemplateVersion.id).where(TemplateVersion.hash == rendered.version_hash)
-            ).one()
-        return self.versions[rendered.version_hash]
 
     # --- the provider call ----------------------------------------------------------------------
     def _send(
@@ -322,12 +294,15 @@ class _Pass:
         message: Message,
         person: Fresh,
         enrollment: Enrollment,
+        step: Step,
         rendered: Rendered,
         context: dict[str, Any],
         recent: RecentSends,
     ) -> None:
         contact = person.contact
         rendering = self.outcomes.rendering.pop(message.id, {})
+        if not self._wait_for_pacing(session, message, step, rendered, recent):
+            return
         if not hand_over(
             session=session, message=message, worker_id=self.worker_id, now=self.now, **rendering
         ):
@@ -341,8 +316,6 @@ class _Pass:
         options = self.options
         if message.channel == "sms":
             sandbox = isinstance(options.sms, SandboxSmsSender)
-            if options.rate_limiter is not None and not sandbox:
-                options.rate_limiter.acquire()
             to = mask_phone(contact.phone or "")
             result = options.sms.send(
                 to=contact.phone or "",
@@ -351,32 +324,38 @@ class _Pass:
             )
         else:
             to = mask_email(contact.email or "")
-            result = options.email.send(self._email(message, person, rendered, context))
+            email = self.emails.compose(
+                message_id=message.id, contact=contact, rendered=rendered,
+                unsubscribe_url=context["links"]["unsubscribe"], now=self.now,
+            )  # fmt: skip
+            result = options.email.send(email)
             sandbox = isinstance(options.email, SandboxEmailSender)
         self.outcomes.provider_answered(
             session, message, contact, enrollment, result, sandbox=sandbox, recent=recent, to=to
         )
 
-    def _tracked(self, message: Message, html: str | None) -> str | None:
-        """The HTML part with its links through /t/c/ and the open pixel (SPEC §5)."""
-        if html is None:
-            return None
-        return self.sender.links.tracked_html(html, message_id=message.id, now=self.now)
-
-    def _email(
-        self, message: Message, person: Fresh, rendered: Rendered, context: dict[str, Any]
-    ) -> OutboundEmail:
-        contact = person.contact
-        reply = sign(secret=self.secret, purpose=REPLY, subject=message.id, issued_at=self.now)
-        address = (contact.email or "").strip()
-        name = f"{contact.first_name} {contact.last_name}".strip()
-        return OutboundEmail(
-            to=formataddr((name, address)) if name else address,
-            from_addr=self.email_from,
-            reply_to=f"reply+{reply}@{self.email_domain}",
-            subject=rendered.email_subject or "",
-            text=rendered.email_text or "",  # keeps the direct links: no tracking in plain text
-            html=self._tracked(message, rendered.email_html),
-            message_id=f"<winback.{message.id}@{self.email_domain}>",
-            list_unsubscribe_url=context["links"]["unsubscribe"],
-        )
+    def _wait_for_pacing(
+        self, session: Session, message: Message, step: Step, rendered: Rendered,
+        recent: RecentSends,
+    ) -> bool:  # fmt: skip
+        """Wait for a carrier text's pacing token with no lock held, then decide it again under
+        the person's lock; False (settled, not sent) when a STOP or a reply landed meanwhile.
+        Waiting after the hand-over let a text decided before a STOP go out after it."""
+        limiter = self.options.rate_limiter
+        sandbox = isinstance(self.options.sms, SandboxSmsSender)  # the sandbox is not paced
+        if limiter is None or message.channel != "sms" or sandbox:
+            return True
+        session.commit()  # nothing to keep: the decision is made again below
+        limiter.acquire()
+        shared = session.get_bind().dialect.name == "postgresql"
+        again = fresh(session, message, self.now, with_recent=shared)
+        if again.enrollment_status != outbox.ACTIVE:
+            reason = again.stop_reason or f"sequence_{again.enrollment_status}"
+            self.outcomes.cancel(session, message, reason)
+            return False
+        verdict = self._decide(again, step, rendered, again.recent or recent)
+        if verdict.action == "hold":
+            self.outcomes.hold(session, message, verdict)
+        elif verdict.action == "suppress":
+            self.outcomes.suppress(session, message, verdict.rule or "suppressed")
+        return verdict.action == "send"

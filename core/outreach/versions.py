@@ -1,0 +1,46 @@
+"""Template versions: each distinct rendered template stored once, kept 24 months (SPEC §8)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.outreach.models import TemplateVersion
+from core.tracks.render import Rendered
+
+
+class TemplateVersions:
+    """The id of each rendered template's version, inserted at first use and then cached."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def clear(self) -> None:
+        """Forget the cache (a rollback may have undone a version inserted in it)."""
+        self._ids.clear()
+
+    def id_for(self, session: Session, rendered: Rendered, now: datetime) -> int:
+        """The version's id, inserting it if no worker has yet."""
+        if rendered.version_hash not in self._ids:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            session.execute(
+                insert(TemplateVersion)
+                .values(
+                    hash=rendered.version_hash,
+                    track=rendered.track,
+                    template=rendered.template,
+                    channel=rendered.channel,
+                    source=rendered.source,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["hash"])
+            )
+            self._ids[rendered.version_hash] = session.scalars(
+                select(TemplateVersion.id).where(TemplateVersion.hash == rendered.version_hash)
+            ).one()
+        return self._ids[rendered.version_hash]
