@@ -200,8 +200,25 @@ class Runtime:
             )
 
 
+# Client libraries that log whole request and response bodies (a card's text, a borrower's
+# words, an SMS's To) when their loggers are at DEBUG: never below these levels, whatever the
+# root's, since masking catches phones and emails but not what a borrower wrote.
+QUIET_CLIENTS = {
+    "slack_sdk": logging.INFO,
+    "slack_bolt": logging.INFO,
+    "twilio.http_client": logging.WARNING,  # at INFO it logs every request's headers
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "aiosmtpd": logging.WARNING,
+}
+
+
 def mask_logs(level: int = logging.INFO) -> None:
     """Log to stderr, with phone numbers and emails masked on every root handler."""
+    for name, floor in QUIET_CLIENTS.items():
+        client = logging.getLogger(name)
+        client.setLevel(max(floor, client.level))  # a stricter level set by an operator stays
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(

@@ -343,8 +343,8 @@ class _Pass:
         Waiting after the hand-over let a text decided before a STOP go out after it."""
         limiter = self.options.rate_limiter
         sandbox = isinstance(self.options.sms, SandboxSmsSender)  # the sandbox is not paced
-        if limiter is None or message.channel != "sms" or sandbox:
-            return True
+        if limiter is None or message.channel != "sms" or sandbox or limiter.try_acquire():
+            return True  # no wait: the decision just made under the lock stands
         session.commit()  # nothing to keep: the decision is made again below
         limiter.acquire()
         shared = session.get_bind().dialect.name == "postgresql"

@@ -315,7 +315,7 @@ def test_a_stop_between_the_decision_and_the_hand_over_is_seen(
 
 
 class PausingBucket:
-    """A pacing token bucket whose `nth` acquire waits for the test (a drained bucket)."""
+    """A pacing token bucket drained at the `nth` text: that one waits for the test."""
 
     def __init__(self, nth: int) -> None:
         self.nth = nth
@@ -323,16 +323,15 @@ class PausingBucket:
         self.waiting = threading.Event()
         self.release = threading.Event()
 
-    def acquire(self) -> None:
-        """Take a token; the nth waits until released."""
-        self.calls += 1
-        if self.calls == self.nth:
-            self.waiting.set()
-            self.release.wait(WAIT)
-
     def try_acquire(self) -> bool:
-        """Never used by the dispatcher; here for the interface."""
-        return True
+        """A token at once, except for the nth text."""
+        self.calls += 1
+        return self.calls != self.nth
+
+    def acquire(self) -> None:
+        """Wait for a token: until the test releases it."""
+        self.waiting.set()
+        self.release.wait(WAIT)
 
 
 def test_a_stop_while_the_worker_waits_for_a_pacing_token_is_honored(
