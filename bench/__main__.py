@@ -1,4 +1,4 @@
-"""`python -m bench import|evaluate|dispatch|backtest|inbound|replies|stats …`."""
+"""`python -m bench import|evaluate|dispatch|backtest|inbound|replies|stats|slash …`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "inbound": "bench.inbound",
     "replies": "bench.replies",
     "stats": "bench.stats",
+    "slash": "bench.slash",
 }
 
 

@@ -46,6 +46,12 @@ TABLES = ("loan_officers", "contacts", "loans", "batches", "batch_members", "enr
           "messages", "engagements", "inbound_events", "replies", "consent_events")  # fmt: skip
 
 
+def _first_of_month_after(funded: date) -> date:
+    """The first payment: the first of the month after the next (how closings are scheduled)."""
+    month = funded.month + 2
+    return date(funded.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
+
+
 def _weighted(rng: random.Random, choices: tuple[tuple[str, float], ...]) -> str:
     return rng.choices([c for c, _ in choices], [w for _, w in choices])[0]
 
@@ -78,10 +84,14 @@ class _Builder:
                 "phone": f"+1415{n:07d}", "email": f"pat{n}@example.com", "phone_status": "ok",
                 "lo_id": lo, "sms_consent": "granted", "email_consent": "granted", **stamps,
             })  # fmt: skip
+            amount = self.rng.randrange(150_000, 800_000, 1_000)
             self.rows["loans"].append({
                 "id": loan, "loan_number": f"B{n:08d}", "contact_id": contact, "lo_id": lo,
                 "status": "funded", "is_arm": False, "funded_date": funded,
-                "note_rate": Decimal("6.875"), **stamps,
+                "first_payment_date": _first_of_month_after(funded), "purpose": "purchase",
+                "program": "conventional", "term_months": 360, "property_state": "CA",
+                "note_rate": Decimal(self.rng.randrange(3000, 8000, 125)) / 1000,
+                "loan_amount_cents": amount * 100, "property_value_cents": amount * 125, **stamps,
             })  # fmt: skip
             if self.rng.random() < 0.03:
                 self._consent(contact, NOW - timedelta(days=self.rng.randrange(1, 700)), "import")
