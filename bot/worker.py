@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -77,9 +79,12 @@ def job_functions(rt: Runtime, stop: threading.Event) -> dict[str, Callable[[dat
     }  # fmt: skip
 
 
-def build_scheduler(rt: Runtime, stop: threading.Event) -> BlockingScheduler:
-    """The scheduler with every job registered (first runs right away)."""
-    scheduler = BlockingScheduler(
+def build_scheduler(
+    rt: Runtime, stop: threading.Event, kind: type[BaseScheduler] = BlockingScheduler
+) -> BaseScheduler:
+    """The scheduler with every job registered (first runs right away); `kind` is
+    BackgroundScheduler when it shares its process with the web server (`winback serve`)."""
+    scheduler = kind(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
     )
@@ -98,12 +103,33 @@ def build_scheduler(rt: Runtime, stop: threading.Event) -> BlockingScheduler:
     return scheduler
 
 
+def ready_to_work(rt: Runtime) -> None:
+    """Fail now, with one line, rather than inside the first send (a setting is missing)."""
+    company_from_settings(rt.settings)
+    _ = (rt.sessions, rt.sms_sender, rt.email_sender, rt.sms_rate_limiter, rt.tracks)
+
+
+def start_in_background(rt: Runtime) -> Callable[[], None]:
+    """The worker's jobs on a background scheduler in this process; the function that stops
+    them (the dispatch pass in progress ends after its message in flight)."""
+    ready_to_work(rt)
+    stop = threading.Event()
+    scheduler = build_scheduler(rt, stop, BackgroundScheduler)
+    scheduler.start()
+    logger.info("worker jobs started in this process: %s", EVERY)
+
+    def shut_down() -> None:
+        stop.set()
+        scheduler.shutdown(wait=True)
+        logger.info("worker jobs stopped")
+
+    return shut_down
+
+
 def run_worker(rt: Runtime) -> None:
     """Run until SIGTERM or SIGINT; the pass in progress ends after its message in flight."""
     mask_logs()
-    # Fail now, with one line, rather than inside the first send.
-    company_from_settings(rt.settings)
-    _ = (rt.sessions, rt.sms_sender, rt.email_sender, rt.sms_rate_limiter, rt.tracks)
+    ready_to_work(rt)
     stop = threading.Event()
     scheduler = build_scheduler(rt, stop)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -37,14 +38,23 @@ def webhook_summary(settings: Settings) -> list[str]:
     ]
 
 
+HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+PortOption = Annotated[int | None, typer.Option("--port", help="Port (default: $PORT, else 8000).")]
+
+
 @app.command("web")
-def web_command(
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[
-        int | None, typer.Option("--port", help="Port (default: $PORT, else 8000).")
-    ] = None,
-) -> None:
+def web_command(host: HostOption = "127.0.0.1", port: PortOption = None) -> None:
     """Serve the HTTP endpoints: webhooks, unsubscribe, tracking, savings pages, health."""
+    _serve(host, port, with_worker=False)
+
+
+@app.command("serve")
+def serve_command(host: HostOption = "127.0.0.1", port: PortOption = None) -> None:
+    """The web process and the worker's jobs in one process, for a small brokerage."""
+    _serve(host, port, with_worker=True)
+
+
+def _serve(host: str, port: int | None, *, with_worker: bool) -> None:
     import uvicorn
 
     from bot.web import create_web_app
@@ -55,16 +65,33 @@ def web_command(
     for line in webhook_summary(rt.settings):
         typer.echo(line, err=True)
     web_app = create_web_app(rt)
+    stop_worker = _start_worker(rt) if with_worker else None
     socket_mode = _start_socket_mode(rt)
-    if socket_mode is not None:
+    if socket_mode is not None or stop_worker is not None:
         # uvicorn shuts down gracefully on SIGTERM, then raises it again with the previous
-        # handler back: the default one would kill the process before Socket Mode is stopped.
+        # handler back: the default one would kill the process before the rest is stopped.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(web_app, host=host, port=chosen, log_level="info")
     finally:
         if socket_mode is not None:
             socket_mode.stop()
+        if stop_worker is not None:
+            stop_worker()  # the pass in progress ends after its message in flight
+
+
+def _start_worker(rt: Runtime) -> Callable[[], None]:
+    """The worker's jobs beside the web server; refused in one line if a setting is missing."""
+    from bot.runtime import mask_logs
+    from bot.worker import start_in_background
+
+    mask_logs()
+    try:
+        stop = start_in_background(rt)
+    except SettingsError as exc:
+        fail(str(exc))
+    typer.echo("worker jobs: on in this process (cards, dispatch, rates, evaluate…)", err=True)
+    return stop
 
 
 def _start_socket_mode(rt: Runtime) -> SocketModeRunning | None:
