@@ -1,4 +1,5 @@
-"""`python -m bench replies [--backend sqlite|postgresql|both] [--replies 500] [--clients 20]`.
+"""`python -m bench replies [--backend sqlite|postgresql|both] [--replies 500] [--clients 20]
+[--rate R]`.
 
 Per backend: a book whose first texts went out for real, spread over 50 loan officers with a
 Slack channel each; `winback web` as its own process with Slack pointed at the loopback fake
@@ -113,13 +114,13 @@ def run(backend: str, args: argparse.Namespace, flaky: bool) -> dict[str, Any]:
         try:
             web.wait_ready()
             worker.thread.start()
-            results, _seconds = send_all(base, hooks, args.clients, None)
+            results, _seconds = send_all(base, hooks, args.clients, args.rate)
             settled = wait_for_cards(url, args.replies)
         finally:
             worker.stop.set()
             worker.thread.join(10)
             web.stop()
-        return row(backend, flaky, url, fake, results, settled)
+        return row(backend, flaky, url, fake, results, settled, args.rate)
 
 
 def wait_for_cards(url: str, expected: int) -> bool:
@@ -145,7 +146,8 @@ def wait_for_cards(url: str, expected: int) -> bool:
         engine.dispose()
 
 
-def row(backend: str, flaky: bool, url: str, fake: Any, results: list, settled: bool) -> dict:
+def row(backend: str, flaky: bool, url: str, fake: Any, results: list, settled: bool,
+        rate: float | None = None) -> dict:  # fmt: skip
     """Match each card at the fake to its webhook; latencies, lost and doubled."""
     from sqlalchemy import select
 
@@ -176,6 +178,7 @@ def row(backend: str, flaky: bool, url: str, fake: Any, results: list, settled: 
     doubled = sum(1 for key in keys if landed[key] > 1)
     failed = sum(1 for call in fake.calls("chat.postMessage") if not call.ok)
     return {"backend": backend, "slack": "50 % 500s" if flaky else "healthy",
+            "arrival": f"{rate:g}/s" if rate else "saturating",
             "replies": len(results), "cards": sum(1 for k in keys if landed[k]),
             "p50 ms": f"{percentile(latencies, 0.5):.1f}" if latencies else "-",
             "p99 ms": f"{percentile(latencies, 0.99):.1f}" if latencies else "-",
@@ -190,6 +193,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--replies", type=int, default=500)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=None,
+                        help="replies/s over all clients (open loop); default: as fast as "
+                        "the server answers")  # fmt: skip
     parser.add_argument("--healthy-only", action="store_true", help="skip the 50 %% 500s run")
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)

@@ -61,24 +61,27 @@ class ChannelPace:
     """About one message per second per channel, Slack's posting limit, which allows short
     bursts: a few replies landing together in one channel are not held back (GCRA)."""
 
-    def __init__(self, interval: float = 1.0, burst: int = 4, longest_wait: float = 3.0) -> None:
+    def __init__(self, interval: float = 1.0, burst: int = 4, longest_wait: float = 3.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self._clock = clock
         self._interval = interval
         self._slack = (burst - 1) * interval  # how far ahead of schedule a burst may run
         self._longest_wait = longest_wait
         self._due: dict[str, float] = {}  # each channel's theoretical next-message time
         self._lock = threading.Lock()
 
-    def reserve(self, channel: str) -> float | None:
-        """Seconds to wait for this channel's next slot (now reserved); None, reserving nothing,
-        when that wait would tie up a posting thread for longer than `longest_wait`."""
+    def reserve(self, channel: str) -> tuple[bool, float]:
+        """(True, seconds to wait for this channel's next slot, now reserved); or (False, when
+        to ask again) when the wait would tie up a posting thread longer than `longest_wait`:
+        asked again then, the card gets the next slot within that wait, in arrival order."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             due = max(self._due.get(channel, now), now)
             wait = max(0.0, due - self._slack - now)
             if wait > self._longest_wait:
-                return None
+                return False, wait - self._longest_wait + 0.05
             self._due[channel] = due + self._interval
-            return wait
+            return True, wait
 
 
 class SlackCardPoster:
@@ -90,7 +93,6 @@ class SlackCardPoster:
         self._settings = settings
         self._sla = sla_minutes
         self._pace = pace or ChannelPace()
-        self._pace_retry = 5.0
         self._dm: dict[str, str] = {}  # Slack user -> DM channel
 
     def post(self, card: CardToPost) -> Posted:
@@ -124,9 +126,9 @@ class SlackCardPoster:
         return render_card(card, managers=managers, sla_minutes=self._sla)
 
     def _post_to(self, channel: str, card: CardToPost, view: View) -> Posted:
-        wait = self._pace.reserve(channel)
-        if wait is None:  # a long queue in this channel: let the posting job come back later
-            raise PostFailed(PACED, retry_after=self._pace_retry, maybe_posted=False)
+        reserved, wait = self._pace.reserve(channel)
+        if not reserved:  # a long queue in this channel: come back when a slot is near
+            raise PostFailed(PACED, retry_after=wait, maybe_posted=False)
         if wait:
             time.sleep(wait)
         response = self._call(lambda: self._client.chat_postMessage(
