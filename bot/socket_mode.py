@@ -49,8 +49,16 @@ class SocketModeRunning:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.handler.close()
-        logger.info("Socket Mode stopped")
+        # The SDK's close joins its own threads; one stuck on a dead socket must not keep the
+        # process from exiting when the platform stops it (they are daemons: exit ends them).
+        closing = threading.Thread(target=self.handler.close, name="winback-socket-close",
+                                   daemon=True)  # fmt: skip
+        closing.start()
+        closing.join(timeout)
+        if closing.is_alive():
+            logger.warning("Socket Mode: the connection did not close within %.0f s", timeout)
+        else:
+            logger.info("Socket Mode stopped")
 
     def _watch(self) -> None:
         """Connect now, then every `check_every` seconds reconnect if the connection is gone."""

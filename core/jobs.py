@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from core.audit.models import AuditEvent
 from core.audit.service import record
+from core.batches.models import Batch
 from core.batches.service import expire_pending
-from core.cards.batch_view import cards_for_pending_batches
+from core.cards.batch_view import cards_for_pending_batches, mark_batch_card_stale
 from core.cards.escalation import escalate_due
 from core.cards.posting import PostingOptions, post_due_cards
 from core.cards.service import cards_for_open_tasks, cards_for_unrouted
@@ -108,7 +109,7 @@ def evaluate_job(
     with session_factory() as session, session.begin():
         if not only_one_worker(session, LOCK_EVALUATE):
             return {"skipped": "another worker is evaluating"}
-        expired = expire_pending(session=session, now=now)
+        expired = _expire_with_their_cards(session, now)
         why = _why_evaluate(session, now)
         if why is None:
             return {"evaluated": False, "expired": len(expired), "batches": []}
@@ -134,8 +135,17 @@ def expire_batches_job(*, session_factory: SessionFactory, now: datetime) -> dic
     with session_factory() as session, session.begin():
         if not only_one_worker(session, LOCK_EXPIRE):
             return {"skipped": "another worker is expiring"}
-        expired = expire_pending(session=session, now=now)
+        expired = _expire_with_their_cards(session, now)
     return {"expired": [batch.id for batch in expired]}
+
+
+def _expire_with_their_cards(session: Session, now: datetime) -> list[Batch]:
+    """Expire what ran out of time; each one's approval card is re-rendered by the cards job,
+    so its buttons say it expired instead of inviting a click that can only be refused."""
+    expired = expire_pending(session=session, now=now)
+    for batch in expired:
+        mark_batch_card_stale(session, batch_id=batch.id)
+    return expired
 
 
 def recover_in_flight_job(*, session_factory: SessionFactory, now: datetime) -> dict[str, Any]:

@@ -72,7 +72,9 @@ def _serve(host: str, port: int | None, *, with_worker: bool) -> None:
         # handler back: the default one would kill the process before the rest is stopped.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(web_app, host=host, port=chosen, log_level="info")
+        # A bounded graceful shutdown: an idle keep-alive client must not hold the process up.
+        uvicorn.run(web_app, host=host, port=chosen, log_level="info",
+                    timeout_graceful_shutdown=10)  # fmt: skip
     finally:
         if socket_mode is not None:
             socket_mode.stop()

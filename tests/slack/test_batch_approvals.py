@@ -351,3 +351,24 @@ def test_a_manager_approves_from_the_app_home_and_reads_the_answer_there(
     assert f"Batch {batch_id} approved: 2 people enrolled" in json.dumps(home.body["view"])
     assert _batch(web, batch_id).status == "approved" and _enrollments(web) == 2
     assert "2 enrolled" in _text(_current(fake_slack, card))
+
+
+def test_a_batch_left_waiting_past_its_time_expires_and_its_card_loses_its_buttons(
+    web: LiveWeb, fake_slack: FakeSlack
+) -> None:
+    batch_id = pending_rate_drop(web, [("Larry Officer", [{}, {}])])
+    card = posted_card(web, fake_slack)
+    expires_at = _batch(web, batch_id).expires_at
+    assert expires_at is not None
+    web.clock.at = expires_at + timedelta(minutes=1)
+
+    assert jobs.expire_batches_job(session_factory=web.sessions, now=web.clock.now()) == {
+        "expired": [batch_id]
+    }
+    summary = cards_pass(web)
+
+    assert summary.get("updated") == 1, summary
+    updated = _text(_current(fake_slack, card))
+    assert "Expired at" in updated
+    assert "approve_batch" not in updated and "reject_batch" not in updated
+    assert _enrollments(web) == 0

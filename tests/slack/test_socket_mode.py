@@ -277,7 +277,11 @@ def test_winback_web_runs_socket_mode_and_stops_it_on_shutdown(
                                          response_url=fake_slack.response_url("cli")))  # fmt: skip
         assert slack_socket.ack_of("env-cli")["payload"]["blocks"]
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        try:
+            assert process.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:
+            log.seek(0)
+            pytest.fail(f"winback web did not stop within 30 s of SIGTERM:\n{log.read()}")
     finally:
         if process.poll() is None:
             process.kill()
