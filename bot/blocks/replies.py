@@ -119,11 +119,11 @@ def _refinance_fields(view: ReplyCardView) -> list[MarkdownTextObject]:
     if view.note_rate:
         fields.append(f"*Note rate*\n{view.note_rate}")
     fields.append(f"*Today's example*\n{math['example_rate']} (APR {math['example_apr']})")
-    fields.append(f"*P&I now → new*\n${math['current_payment']} → ${math['new_payment']}")
-    fields.append(f"*Saves*\n${math['monthly_savings']}/month")
+    fields.append(f"*P&I now → new*\n{math['current_payment']} → {math['new_payment']}")
+    fields.append(f"*Saves*\n{math['monthly_savings']}/month")
     if math.get("break_even_months"):
         fields.append(f"*Break-even*\n{math['break_even_months']} months")
-    fields.append(f"*Est. balance*\n${math['remaining_balance']}")
+    fields.append(f"*Est. balance*\n{math['remaining_balance']}")
     return [MarkdownTextObject(text=field) for field in fields]
 
 
