@@ -214,6 +214,33 @@ class RepliesConfig(_Section):
         return self
 
 
+class AttributionConfig(_Section):
+    """How long after the last touch a funded loan is still credited to the outreach."""
+
+    window_days: int = Field(120, ge=1, le=730)
+
+
+class HoldoutConfig(_Section):
+    """The share of each approved batch held out (never messaged) to measure the lift."""
+
+    fraction: float = Field(0.05, ge=0, le=0.5)
+    triggers: dict[str, float] = Field(default_factory=dict)  # per-trigger overrides
+
+    @field_validator("triggers")
+    @classmethod
+    def _known_fractions(cls, fractions: dict[str, float]) -> dict[str, float]:
+        for name, value in fractions.items():
+            if name not in TRIGGER_NAMES:
+                raise ValueError(f"{name!r} is not a trigger: name {', '.join(TRIGGER_NAMES)}")
+            if not 0 <= value <= 0.5:
+                raise ValueError(f"{name}: a holdout fraction is between 0 and 0.5, not {value}")
+        return fractions
+
+    def fraction_for(self, trigger: str) -> float:
+        """The held-out share of this trigger's batches."""
+        return self.triggers.get(trigger, self.fraction)
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -224,6 +251,8 @@ class Config(_Section):
     approval: ApprovalConfig = ApprovalConfig()
     compliance: ComplianceConfig = ComplianceConfig()
     replies: RepliesConfig = RepliesConfig()
+    attribution: AttributionConfig = AttributionConfig()
+    holdout: HoldoutConfig = HoldoutConfig()
     tracks: dict[str, Any] = Field(default_factory=dict)
 
     def approval_required(self, trigger: str) -> bool:

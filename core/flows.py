@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.attribution.service import credit_funded_loans
 from core.batches import service as batches
 from core.batches.candidate import Candidate
 from core.batches.models import APPROVED, Batch
@@ -21,7 +22,7 @@ from core.batches.service import BatchExpired
 from core.book import importer
 from core.book.importer import ImportResult
 from core.bulk import any_of
-from core.config import BatchesConfig, Config, RatesConfig
+from core.config import AttributionConfig, BatchesConfig, Config, RatesConfig
 from core.outreach.models import ACTIVE, Enrollment
 from core.outreach.service import EnrollResult, end_sequences, enroll_batch
 from core.rates.service import Offer, current_offer, format_rate
@@ -30,6 +31,7 @@ from core.triggers.base import TriggerContext, people_left_alone
 from core.triggers.registry import TRIGGERS
 
 PRODUCTS = ("30y", "15y")
+WINDOW_DAYS = AttributionConfig().window_days
 
 
 def offers_on(*, session: Session, now: datetime, config: Config) -> dict[str, Offer]:
@@ -229,29 +231,36 @@ def reject_batch(*, session: Session, batch_id: int, by: str, now: datetime) -> 
 
 
 def import_book(
-    *, session: Session, now: datetime, actor: str = "cli", **kwargs: Any
-) -> ImportResult:
+    *, session: Session, now: datetime, actor: str = "cli", window_days: int = WINDOW_DAYS,
+    **kwargs: Any,
+) -> ImportResult:  # fmt: skip
     """Import an export from a stream (`core.book.importer.import_book`); a newly funded loan
-    ends that person's outreach at once: they already came back."""
+    is credited to the outreach that won it (core.attribution) and ends that person's outreach
+    at once, in the same transaction: they already came back."""
     result = importer.import_book(session=session, now=now, actor=actor, **kwargs)
-    _end_sequences_of_funded(session, result, now, actor)
+    _end_sequences_of_funded(session, result, now, actor, window_days)
     return result
 
 
 def import_file(
-    *, session: Session, path: Path, now: datetime, actor: str = "cli", **kwargs: Any
-) -> ImportResult:
+    *, session: Session, path: Path, now: datetime, actor: str = "cli",
+    window_days: int = WINDOW_DAYS, **kwargs: Any,
+) -> ImportResult:  # fmt: skip
     """Import the file at `path`, as `import_book` does."""
     result = importer.import_file(session=session, path=path, now=now, actor=actor, **kwargs)
-    _end_sequences_of_funded(session, result, now, actor)
+    _end_sequences_of_funded(session, result, now, actor, window_days)
     return result
 
 
 def _end_sequences_of_funded(
-    session: Session, result: ImportResult, now: datetime, actor: str
+    session: Session, result: ImportResult, now: datetime, actor: str, window_days: int
 ) -> None:
     if not result.newly_funded:
         return
+    credit_funded_loans(
+        session=session, contact_ids=sorted(result.newly_funded), now=now,
+        window_days=window_days, actor=actor,
+    )  # fmt: skip
     enrolled = session.scalars(
         select(Enrollment.contact_id)
         .where(

@@ -1,11 +1,13 @@
 """Every model, imported in one place so Alembic and create_all() see the whole schema."""
 
+from core.attribution.models import FundedCredit
 from core.audit.models import AuditEvent
 from core.batches.models import Batch, BatchMember
 from core.book.models import Contact, Loan, LoanOfficer
 from core.cards.models import Card
 from core.consent.models import ConsentEvent, Suppression
 from core.db import Base
+from core.holdout import HeldOut
 from core.inbound.models import DeliveryEvent, Engagement, InboundEvent, Reply
 from core.outreach.models import Enrollment, Message, Switch, TemplateVersion
 from core.rates.models import MarketRate
@@ -21,6 +23,8 @@ __all__ = [
     "DeliveryEvent",
     "Engagement",
     "Enrollment",
+    "FundedCredit",
+    "HeldOut",
     "InboundEvent",
     "Loan",
     "LoanOfficer",

@@ -30,6 +30,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from core.attribution.service import credit_funded_loans
 from core.batches.models import APPROVED, Batch, BatchMember
 from core.book.models import Contact, Loan
 from core.cards.actions import claim_reply
@@ -175,6 +176,8 @@ def build_book(session: Session) -> dict[str, Any]:
     record_opt_out(session=session, contact=never, channel="email", source="unsubscribe",
                    by="borrower", now=ago(3))  # fmt: skip
     received(session, sender="+13125550111", body="who is this?", now=ago(1))
+    # The import that brought the new loans credits them (Quinn's: no touch went out before).
+    credit_funded_loans(session=session, contact_ids=[pia.id, quinn.id], now=NOW, window_days=120)
     return {"pia": pia.id, "ravi": ravi.id, "sam": sam.id, "quinn": quinn.id}
 
 

@@ -1,4 +1,5 @@
-"""What a loan officer does with a warm reply: claim it, snooze it, close it, stop outreach.
+"""What a loan officer does with a warm reply: claim it, snooze it, close it, stop outreach,
+mark it funded.
 
 Each is one conditional UPDATE guarded in the database, so two people pressing at once (or one
 pressing twice, or Slack retrying) can never both win; the card is then re-rendered from the
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from core.attribution.service import credit_marked
 from core.audit.service import record
 from core.book.models import Contact
 from core.cards.models import REPLY
@@ -22,6 +24,7 @@ from core.outreach.optout import record_opt_out
 
 NOT_INTERESTED = "not_interested"
 STOPPED_OUTREACH = "stopped_outreach"
+FUNDED = "funded"
 
 
 class ReplyActionError(LookupError):
@@ -36,7 +39,9 @@ class ActionResult:
     claimed_by: str | None
     claimed_at: datetime | None
     outcome: str | None
-    why: str  # claimed, snoozed, closed; or the refusal: already_claimed, taken, already_closed
+    # claimed, snoozed, closed, funded; or the refusal: already_claimed, taken, already_closed,
+    # not_claimed (Mark funded needs a claim first)
+    why: str
 
 
 def claim_reply(session: Session, *, reply_id: int, by: str, now: datetime) -> ActionResult:
@@ -121,6 +126,36 @@ def stop_outreach(session: Session, *, reply_id: int, by: str, now: datetime) ->
     if not result.changed:
         return result
     return _result(_reply(session, reply_id), True, "closed")
+
+
+def mark_funded(
+    session: Session, *, reply_id: int, by: str, now: datetime, manager: bool = False
+) -> ActionResult:
+    """The borrower closed: credit the reply's enrollment once, end their sequences, close the
+    reply as funded. Only its claimer (or a manager) may, and only once."""
+    reply = _reply(session, reply_id)
+    if reply.outcome:
+        return _result(reply, False, "already_closed")
+    if reply.claimed_by is None:
+        return _result(reply, False, "not_claimed")
+    if reply.claimed_by != by and not manager:
+        return _result(reply, False, "taken")
+    done = session.execute(
+        update(Reply)
+        .where(Reply.id == reply_id, Reply.outcome.is_(None), Reply.claimed_by.is_not(None))
+        .values(outcome=FUNDED, outcome_at=now, snoozed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(reply)
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return _result(reply, False, "already_closed")
+    credit = credit_marked(session=session, reply=reply, by=by, now=now)
+    record(
+        session=session, at=now, actor=by, action="reply.funded", subject_type="reply",
+        subject_id=reply_id, details={"credit": credit.id if credit else None},
+    )  # fmt: skip
+    needs_update(session, reply_id=reply_id)
+    return _result(reply, True, "funded")
 
 
 def _reply(session: Session, reply_id: int) -> Reply:

@@ -12,6 +12,7 @@ from core.cards.actions import (
     ActionResult,
     claim_reply,
     close_reply,
+    mark_funded,
     snooze_reply,
     stop_outreach,
 )
@@ -19,6 +20,7 @@ from core.cards.models import POSTED, Card
 from core.cards.posting import PostingOptions, SessionFactory, update_card
 
 CLAIM, SNOOZE, CLOSE, STOP = "claim", "snooze", "not_interested", "stop_outreach"
+FUNDED = "mark_funded"
 
 
 def act_on_reply(
@@ -30,8 +32,10 @@ def act_on_reply(
     by: str,
     now: datetime,
     snooze_minutes: int = 60,
+    manager: bool = False,
 ) -> ActionResult:
-    """Do `action` (claim, snooze, not_interested, stop_outreach) for `by`, then refresh cards."""
+    """Do `action` (claim, snooze, not_interested, stop_outreach, mark_funded) for `by` (a
+    manager may mark another's claimed reply funded), then refresh the cards."""
     with session_factory() as session, session.begin():
         if action == CLAIM:
             result = claim_reply(session, reply_id=reply_id, by=by, now=now)
@@ -43,6 +47,8 @@ def act_on_reply(
             result = close_reply(session, reply_id=reply_id, by=by, now=now, outcome=NOT_INTERESTED)
         elif action == STOP:
             result = stop_outreach(session, reply_id=reply_id, by=by, now=now)
+        elif action == FUNDED:
+            result = mark_funded(session, reply_id=reply_id, by=by, now=now, manager=manager)
         else:
             raise ValueError(f"unknown reply action {action!r}")
     if result.changed and posting is not None:

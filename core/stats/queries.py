@@ -1,62 +1,12 @@
-"""The funnel: what outreach did in a period, by segment, trigger or loan officer (SPEC §2.8, §4).
-
-Every column counts what happened in the period, from ``since`` (None: the beginning) up to and
-including ``now``. Each event is attributed to exactly one enrollment, and through it to one
-group, so a row never counts another group's work and the totals are the rows' sums.
-
-An enrollment's group: ``segment`` is its batch's segment, ``trigger`` its batch member's
-trigger, ``lo`` the loan officer of the loan it was enrolled for (else the person's own loan
-officer), shown by email (``unassigned`` when there is none).
-
-Columns (``messages`` below are SMS and email touches; call tasks are not messages here):
-
-- ``enrolled``: enrollments whose ``enrolled_at`` is in the period.
-- ``sent``: messages the provider took (``sent``, ``sandbox``, ``delivered``, ``undelivered``)
-  whose ``sent_at`` is in the period. ``unknown`` (beside it): the provider's answer was lost.
-- ``delivered``: of those, the ones the carrier confirmed (SMS status callbacks; email and the
-  sandbox never confirm, so they stay ``sent``).
-- ``failed``: messages ``failed`` (refused, retries exhausted) or ``undelivered`` (the carrier
-  gave up), timed by ``sent_at``, else by when the failure was written. An undelivered text is
-  in ``sent`` and in ``failed``.
-- ``suppressed``: messages a rule forbade for good, timed by when that was written;
-  ``suppressed_by_rule`` splits them by rule (opted_out, no_consent, bad_number…).
-- ``opened`` / ``clicked``: distinct messages with a human open / click in the period.
-  ``machine_opened`` / ``machine_clicked``: distinct messages whose only opens / clicks in the
-  period were machines' (privacy proxies, link scanners); never in ``opened`` / ``clicked``.
-- ``visited``: distinct enrollments with a human savings-page visit in the period.
-- ``replied``: distinct enrollments with a warm reply received in the period. A reply belongs
-  to the enrollment of the touch it answered, else to the person's latest enrollment begun by
-  the time it arrived; replies from outside the book or from people never enrolled count nowhere.
-- ``claimed``: distinct enrollments with a reply claimed by a loan officer in the period (a
-  reply received earlier and claimed now counts here, not in ``replied``);
-  ``median_minutes_to_claim``: the median of those claims' minutes from reply to claim;
-  ``replied_claimed`` (beside them): of the ``replied`` enrollments, those whose reply has been
-  claimed by ``now``.
-- ``funded``: distinct enrollments whose person has a loan funded in the period on a day after
-  the enrollment began (UTC), given to the latest such enrollment. A simple rule for now: a later
-  step adds attribution windows (how long after the last touch a funding still counts).
-- ``opted_out``: distinct enrollments whose person opted out in the period (an ``opted_out``
-  consent event on any channel, from any source), given to their latest enrollment begun by then.
-- ``reached`` (beside them): distinct enrollments with a message sent, sandboxed or delivered in
-  the period; the denominator of the reply, funded and opt-out rates.
-
-``rates``: open = opened / emails sent, click = clicked / sent, reply = replied / reached,
-claim = replied_claimed / replied, funded = funded / reached, opt_out = opted_out / reached (None
-when the denominator is 0; a reply to a touch sent before the period can lift a rate). Everything is
-counted with GROUP BY in the database, in one statement.
-"""
+"""The funnel as ONE statement (see core.stats.report for what each column counts)."""
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
     Select,
     String,
     Subquery,
@@ -72,180 +22,30 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from core.attribution.models import FundedCredit
 from core.batches.models import Batch, BatchMember
-from core.book.models import FUNDED, OPTED_OUT, Contact, Loan, LoanOfficer
+from core.book.models import OPTED_OUT, Contact, Loan
 from core.consent.models import ConsentEvent
 from core.inbound.engagement import CLICK, OPEN, VISIT
 from core.inbound.models import Engagement, Reply
 from core.outreach import models as outbox
 from core.outreach.models import Enrollment, Message
-
-BY = ("segment", "trigger", "lo")
-COLUMNS = (
-    "enrolled", "sent", "delivered", "failed", "suppressed", "opened", "clicked", "replied",
-    "claimed", "funded", "opted_out",
-)  # fmt: skip
-EXTRA_COUNTS = (
-    "reached", "unknown", "machine_opened", "machine_clicked", "visited", "replied_claimed",
-)  # fmt: skip
-PERIODS = {"7d": 7, "30d": 30, "90d": 90}
-ACCEPTED = "7d, 30d, 90d, all or a date (YYYY-MM-DD)"
-UNASSIGNED = "unassigned"
+from core.stats.rows import CHANNELS as _CHANNELS
+from core.stats.rows import FunnelRow
 
 _TOOK = (outbox.SENT, outbox.SANDBOX, outbox.DELIVERED, outbox.UNDELIVERED)
 _REACHED = (outbox.SENT, outbox.SANDBOX, outbox.DELIVERED)
 _FAILED = (outbox.FAILED, outbox.UNDELIVERED)
 _COUNTED = (*_TOOK, outbox.FAILED, outbox.SUPPRESSED, outbox.UNKNOWN)
-_CHANNELS = ("sms", "email")
-
-
-def parse_since(text: str, now: datetime) -> datetime | None:
-    """The period's start for 7d/30d/90d/all or an ISO date; ValueError with one line if not."""
-    word = text.strip().lower()
-    if word == "all":
-        return None
-    if word in PERIODS:
-        return now - timedelta(days=PERIODS[word])
-    try:
-        start = _moment(text.strip())
-    except (ValueError, OverflowError):
-        raise ValueError(f"since must be {ACCEPTED}, not {_shown(text)}") from None
-    if start > now:
-        raise ValueError(
-            f"since {start.date().isoformat()} is after now ({now.date().isoformat()})"
-        )
-    return start
-
-
-def _moment(text: str) -> datetime:
-    try:
-        return datetime.combine(date.fromisoformat(text), time(), UTC)
-    except ValueError:
-        moment = datetime.fromisoformat(text)
-    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).astimezone(UTC)
-
-
-def _shown(text: str) -> str:
-    # repr() keeps a pasted newline or control character from breaking the one error line.
-    return repr(text[:40]) + ("…" if len(text) > 40 else "")
-
-
-@dataclass
-class FunnelRow:
-    """One group's counts (or the totals)."""
-
-    group: str
-    name: str | None = None  # the loan officer's name, when grouped by lo
-    counts: Counter[str] = field(default_factory=Counter)
-    suppressed_by_rule: Counter[str] = field(default_factory=Counter)
-    sent_by_channel: Counter[str] = field(default_factory=Counter)
-    claim_minutes: list[float] = field(default_factory=list)
-
-    @property
-    def median_minutes_to_claim(self) -> float | None:
-        """Median minutes from a warm reply to its claim, over the claims in the period."""
-        if not self.claim_minutes:
-            return None
-        return round(statistics.median(self.claim_minutes), 1)
-
-    def rates(self) -> dict[str, float | None]:
-        """The funnel's ratios (see the module docstring), None when nothing to divide by."""
-        c = self.counts
-        return {
-            "open": _ratio(c["opened"], self.sent_by_channel["email"]),
-            "click": _ratio(c["clicked"], c["sent"]),
-            "reply": _ratio(c["replied"], c["reached"]),
-            "claim": _ratio(c["replied_claimed"], c["replied"]),
-            "funded": _ratio(c["funded"], c["reached"]),
-            "opt_out": _ratio(c["opted_out"], c["reached"]),
-        }
-
-    def as_json(self) -> dict[str, Any]:
-        """The SPEC's keys first, then the extras."""
-        payload: dict[str, Any] = {"group": self.group}
-        payload |= {column: self.counts[column] for column in (*COLUMNS, *EXTRA_COUNTS)}
-        if self.name is not None:
-            payload["name"] = self.name
-        return payload | {
-            "suppressed_by_rule": dict(sorted(self.suppressed_by_rule.items())),
-            "sent_by_channel": {channel: self.sent_by_channel[channel] for channel in _CHANNELS},
-            "median_minutes_to_claim": self.median_minutes_to_claim,
-            "rates": self.rates(),
-        }
-
-    def add(self, other: FunnelRow) -> None:
-        """Fold another row into this one (the totals)."""
-        self.counts.update(other.counts)
-        self.suppressed_by_rule.update(other.suppressed_by_rule)
-        self.sent_by_channel.update(other.sent_by_channel)
-        self.claim_minutes.extend(other.claim_minutes)
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-@dataclass
-class Funnel:
-    """The funnel over one period, one row per group, and the totals."""
-
-    since: datetime | None
-    until: datetime
-    by: str
-    rows: list[FunnelRow]
-    totals: FunnelRow
-    period: str | None = None  # what the user asked for (30d, all, 2026-09-01), if known
-
-    def as_json(self) -> dict[str, Any]:
-        """SPEC §4's object: since, by, rows, totals (plus from/until)."""
-        return {
-            "since": self.period or (self.since.isoformat() if self.since else "all"),
-            "by": self.by,
-            "rows": [row.as_json() for row in self.rows],
-            "totals": self.totals.as_json(),
-            "from": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat(),
-        }
-
-
-def funnel(
-    session: Session, *, since: datetime | None, by: str, now: datetime, period: str | None = None
-) -> Funnel:
-    """The funnel from `since` (None: all time) to `now`, grouped by segment, trigger or lo."""
-    if by not in BY:
-        raise ValueError(f"by must be segment, trigger or lo, not {_shown(by)}")
-    tallies: dict[Any, FunnelRow] = {}
-    first = session.scalar(select(func.min(Enrollment.enrolled_at)))
-    if first is not None:  # nobody was ever enrolled: nothing to count
-        _Queries(session, since=since, now=now, by=by, first=first).count(tallies)
-    rows = _labelled(session, tallies, by)
-    totals = FunnelRow(group="total")
-    for each in rows:
-        totals.add(each)
-    return Funnel(since=since, until=now, by=by, rows=rows, totals=totals, period=period)
-
-
-def _labelled(session: Session, tallies: dict[Any, FunnelRow], by: str) -> list[FunnelRow]:
-    """Rows in a stable order; loan officers shown by email (name beside it)."""
-    if by != "lo":
-        return [tallies[key] for key in sorted(tallies)]
-    ids = [key for key in tallies if key is not None]
-    officers = {
-        officer.id: officer
-        for officer in session.scalars(select(LoanOfficer).where(LoanOfficer.id.in_(ids)))
-    }
-    for key, row in tallies.items():
-        officer = officers.get(key) if key is not None else None
-        row.group = officer.email if officer else UNASSIGNED
-        row.name = officer.name if officer else ""
-    # People read loan officers by name; the unassigned row comes last.
-    return sorted(tallies.values(), key=lambda r: (r.group == UNASSIGNED, r.name or "", r.group))
 
 
 def _groups(by: str) -> Select[Any]:
     """Each enrollment with its group key (segment, trigger, or loan officer id)."""
     query = select(
-        Enrollment.id.label("enrollment_id"), Enrollment.batch_member_id, Enrollment.enrolled_at
+        Enrollment.id.label("enrollment_id"),
+        Enrollment.batch_member_id,
+        Enrollment.enrolled_at,
+        Enrollment.status,
     ).join(BatchMember, BatchMember.id == Enrollment.batch_member_id)
     if by == "segment":
         query = query.join(Batch, Batch.id == BatchMember.batch_id)
@@ -265,14 +65,14 @@ def _groups(by: str) -> Select[Any]:
 _BRANCHES = {
     1: ("enrolled",),
     2: ("sent", "sms_sent", "email_sent", "delivered", "failed", "suppressed", "unknown",
-        "reached"),
+        "reached", "reached_settled"),
     3: ("opened", "machine_opened", "clicked", "machine_clicked", "visited"),
     4: ("replied", "claimed", "replied_claimed"),
-    5: ("funded",),
+    5: ("funded", "funded_volume_cents"),
     6: ("opted_out",),
 }  # fmt: skip
 _RULES, _CLAIMS = 7, 8  # (rule, count) per group; one row per claim, its minutes
-_WIDTH = 8
+_WIDTH = 9
 
 
 def _when(condition: Any) -> Any:
@@ -283,14 +83,16 @@ def _distinct(condition: Any, column: Any) -> Any:
     return func.count(case((condition, column)).distinct())
 
 
-class _Queries:
+class Queries:
     """The whole funnel as ONE statement: the enrollments' groups computed once (a CTE), then a
     UNION ALL of one GROUP BY per table, each joined to them; folded into rows here."""
 
     def __init__(
-        self, session: Session, *, since: datetime | None, now: datetime, by: str, first: datetime
-    ):
+        self, session: Session, *, since: datetime | None, now: datetime, by: str, first: datetime,
+        window_days: int,
+    ):  # fmt: skip
         self.session, self.since, self.now, self.first = session, since, now, first
+        self.young = now - timedelta(days=window_days)  # active and enrolled after: in progress
         self.postgres = session.get_bind().dialect.name == "postgresql"
         groups = _groups(by)
         # Big branches join the groups computed once (a CTE, hashed); small ones look each of
@@ -306,7 +108,7 @@ class _Queries:
         return and_(*bounds)
 
     def branch(self, tag: int, g: Any, *values: Any, label: Any = None) -> Select[Any]:
-        """(tag, group, label, v0…v7): the values given, 0 for the rest."""
+        """(tag, group, label, v0…v8): the values given, 0 for the rest."""
         padded = [*values, *(literal_column("0") for _ in range(_WIDTH - len(values)))]
         return select(
             literal_column(str(tag)).label("tag"),
@@ -345,6 +147,7 @@ class _Queries:
             and_(Message.sent_at.is_(None), self.within(Message.updated_at)),
         )
         took = status.in_(_TOOK)
+        settled = or_(g.c.status != outbox.ACTIVE, g.c.enrolled_at <= self.young)
         return (
             self.branch(
                 2, g, _when(took), _when(and_(took, channel == "sms")),
@@ -352,6 +155,7 @@ class _Queries:
                 _when(status.in_(_FAILED)), _when(status == outbox.SUPPRESSED),
                 _when(status == outbox.UNKNOWN),
                 _distinct(status.in_(_REACHED), Message.enrollment_id),
+                _distinct(and_(status.in_(_REACHED), settled), Message.enrollment_id),
             )
             .select_from(Message)
             .join(g, g.c.enrollment_id == Message.enrollment_id)
@@ -434,19 +238,22 @@ class _Queries:
         return counts, claims
 
     def funded(self) -> Select[Any]:
-        # Only loans funded after the first enrollment can count: an index range, not the book.
-        after = max(self.first, self.since or self.first).astimezone(UTC).date()
-        loans = (
-            select(Loan.id.label("event_id"), Loan.contact_id, Loan.funded_date.label("at"))
-            .where(Loan.status == FUNDED, Loan.funded_date >= after)
-            .where(Loan.funded_date <= self.now.astimezone(UTC).date())
-            .subquery()
-        )
-        if self.postgres:
-            day = cast(func.timezone("UTC", Enrollment.enrolled_at), Date)
-        else:
-            day = func.date(Enrollment.enrolled_at)  # SQLite keeps naive UTC text, dates as text
-        return self.attributed(5, self.latest(loans, lambda events: day < events.c.at))
+        """Credited enrollments (distinct) and their loans' amounts, by the funded date."""
+        g, credit = self.each, FundedCredit
+        days = [credit.funded_date <= self.now.astimezone(UTC).date()]
+        if self.since is not None:
+            days.append(credit.funded_date >= self.since.astimezone(UTC).date())
+        return (
+            self.branch(
+                5, g, func.count(credit.enrollment_id.distinct()),
+                func.coalesce(func.sum(Loan.loan_amount_cents), 0),
+            )
+            .select_from(credit)
+            .join(g, g.c.enrollment_id == credit.enrollment_id)
+            .outerjoin(Loan, Loan.id == credit.loan_id)
+            .where(*days)
+            .group_by(g.c.grp)
+        )  # fmt: skip
 
     def opt_outs(self) -> Select[Any]:
         events = (

@@ -1,0 +1,1 @@
+"""Funded attribution: which enrollment a funded loan is credited to, stored once (step 8)."""
