@@ -131,10 +131,10 @@ class Runtime:
         """How this process posts cards (its leases are recorded as `owner`)."""
         from core.cards.posting import PostingOptions
         from core.cards.subjects import subject_renderer
+        from core.digest import digest_renderer
 
-        return PostingOptions(
-            poster=self.card_poster, owner=owner, render=subject_renderer(self.settings)
-        )
+        render = digest_renderer(subject_renderer(self.settings), self.config)
+        return PostingOptions(poster=self.card_poster, owner=owner, render=render)
 
     @cached_property
     def reply_router(self) -> ReplyRouter:

@@ -26,7 +26,7 @@ from bot.blocks.replies import (
     task_card,
 )
 from bot.blocks.text import view_text
-from core.cards.models import BATCH, CALL_TASK, ESCALATION, REMINDER
+from core.cards.models import BATCH, CALL_TASK, DIGEST, ESCALATION, REMINDER
 from core.cards.posting import CardToPost, Destination, Posted, PostFailed
 from core.privacy import mask_contact_details, mask_email, mask_phone
 from core.settings import Settings
@@ -49,6 +49,11 @@ def render_card(card: CardToPost, *, managers: list[str], sla_minutes: int) -> V
         from bot.blocks.batches import batch_card
 
         return batch_card(subject.batch)
+    digest = getattr(subject, "digest", None)  # core.digest.DigestSubject
+    if card.kind == DIGEST and digest is not None:
+        from bot.blocks.digest import digest_card
+
+        return digest_card(digest)
     assert subject.reply is not None, f"card {card.key} shows nothing"
     if card.kind == ESCALATION:
         return escalation_card(subject.reply, managers=managers, minutes=sla_minutes)

@@ -37,6 +37,7 @@ EVERY = {
     "expire": 300,
     "evaluate": 3600,
     "fetch_rates": 4 * 3600,
+    "digest": 600,  # one indexed look-up: the weekly digest is made within minutes of its hour
 }
 
 
@@ -76,6 +77,7 @@ def job_functions(rt: Runtime, stop: threading.Event) -> dict[str, Callable[[dat
         "fetch_rates": lambda now: jobs.fetch_rates_job(
             session_factory=sessions, now=now, feed=rt.rate_feed, rates=rt.config.rates
         ),
+        "digest": lambda now: jobs.digest_job(session_factory=sessions, now=now, config=rt.config),
     }  # fmt: skip
 
 

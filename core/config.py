@@ -241,6 +241,31 @@ class HoldoutConfig(_Section):
         return self.triggers.get(trigger, self.fraction)
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class DigestConfig(_Section):
+    """The weekly digest in the approvals channel: on which day and hour (default time zone)."""
+
+    enabled: bool = True
+    weekday: str = "monday"
+    hour: int = Field(8, ge=0, le=23)  # local hour in [replies] default_timezone
+
+    @field_validator("weekday")
+    @classmethod
+    def _a_day_of_the_week(cls, value: str) -> str:
+        day = value.strip().lower()
+        if day not in WEEKDAYS:
+            names = ", ".join(WEEKDAYS)
+            raise ValueError(f"{value!r} is not a day of the week: name one of {names}")
+        return day
+
+    @property
+    def weekday_number(self) -> int:
+        """Monday = 0, as datetime counts."""
+        return WEEKDAYS.index(self.weekday)
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -253,6 +278,7 @@ class Config(_Section):
     replies: RepliesConfig = RepliesConfig()
     attribution: AttributionConfig = AttributionConfig()
     holdout: HoldoutConfig = HoldoutConfig()
+    digest: DigestConfig = DigestConfig()
     tracks: dict[str, Any] = Field(default_factory=dict)
 
     def approval_required(self, trigger: str) -> bool:

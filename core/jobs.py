@@ -22,6 +22,7 @@ from core.audit.service import record
 from core.batches.models import Batch
 from core.batches.service import expire_pending
 from core.cards.batch_view import cards_for_pending_batches, mark_batch_card_stale
+from core.cards.digest import make_weekly_digest
 from core.cards.escalation import escalate_due
 from core.cards.posting import PostingOptions, post_due_cards
 from core.cards.service import cards_for_open_tasks, cards_for_unrouted
@@ -182,6 +183,14 @@ def cards_job(
     return summary
 
 
+def digest_job(*, session_factory: SessionFactory, now: datetime, config: Config) -> dict[str, Any]:
+    """Make the week's digest card once it is due (the cards job posts it); no lock needed:
+    its unique key lets one of any number of workers make it."""
+    with session_factory() as session, session.begin():
+        made = make_weekly_digest(session, now=now, config=config)
+    return {"made": made} if made else {}
+
+
 def tick(
     *,
     session_factory: SessionFactory,
@@ -207,6 +216,9 @@ def tick(
     summary["recovered"] = recovered["unknown"]
     summary["dispatch"] = dispatch_job(session_factory=session_factory, now=now, options=options)
     if posting is not None:
+        digest = digest_job(session_factory=session_factory, now=now, config=options.config)
+        if digest:  # only when there is one, so the summary of most ticks reads as before
+            summary["digest"] = digest
         summary["cards"] = cards_job(
             session_factory=session_factory, now=now, posting=posting,
             replies=options.config.replies,

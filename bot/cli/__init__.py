@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bot.cli.digest  # noqa: F401 - registers `winback digest`
 from bot.cli import backtest, book, campaigns, database, demo, outreach, rates, replies, stats, web
 from bot.cli.common import app
 

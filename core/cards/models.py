@@ -17,6 +17,7 @@ CALL_TASK = "call_task"  # a track's "call this borrower" step
 ESCALATION = "escalation"  # a reply unclaimed past the SLA, to the team channel
 REMINDER = "reminder"  # claimed a day ago and no outcome yet, to the claimer
 BATCH = "batch"  # a batch waiting for a manager's approval
+DIGEST = "digest"  # the weekly digest, to the approvals channel (key digest:<ISO year>-W<week>)
 
 # Card states.
 PENDING = "pending"  # not posted yet (or posting failed and will be retried)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from core.book.models import LoanOfficer
-from core.cards.models import BATCH, CALL_TASK, ESCALATION, REMINDER, REPLY, Card
+from core.cards.models import BATCH, CALL_TASK, DIGEST, ESCALATION, REMINDER, REPLY, Card
 from core.cards.service import cancel, lease_due, mark_failed, mark_posted, stale_cards
 from core.cards.subjects import CardSubject, Render, subject_of
 
@@ -208,7 +208,7 @@ def _ready(
 
 
 def _destination(session: Session, card: Card, subject: CardSubject) -> Destination:
-    if card.kind == BATCH:
+    if card.kind in (BATCH, DIGEST):
         return Destination(approvals=True)
     if card.kind == ESCALATION:
         return Destination(team=True)

@@ -138,7 +138,9 @@ def test_the_worker_schedules_every_job_once_at_a_time(
 
     jobs = {job.id: job for job in scheduler.get_jobs()}
 
-    assert set(jobs) == {"cards", "dispatch", "recover", "expire", "evaluate", "fetch_rates"}
+    assert set(jobs) == {
+        "cards", "dispatch", "recover", "expire", "evaluate", "fetch_rates", "digest",
+    }  # fmt: skip
     assert jobs["cards"].trigger.interval.total_seconds() == 5
     assert jobs["dispatch"].trigger.interval.total_seconds() == 30 == EVERY["dispatch"]
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
