@@ -143,9 +143,13 @@ def _run_trigger(
         return
     evaluation.batches.append(batch)
     if batch.status == APPROVED:
-        result = enroll_batch(session=session, batch=batch, now=ctx.now, tracks=tracks)
+        holdout = ctx.config.holdout.fraction_for(name)
+        result = enroll_batch(
+            session=session, batch=batch, now=ctx.now, tracks=tracks, holdout=holdout
+        )
         evaluation.enrolled[batch.id] = result
-        claims.walking |= result.people
+        # The held-out are taken too: no later trigger may message them in this evaluation.
+        claims.walking |= result.people | result.held_out
     else:
         claims.wait(name, (candidate.contact_id for candidate in fresh))
 
@@ -169,7 +173,7 @@ def approve_batch(
 
     A rate-drop batch whose rates moved since it was made is refused and expires at once
     (BatchExpired: commit the session so the expiry stays). Without `config`, today's offer
-    uses the batch's own offsets and the shipped tolerance.
+    uses the batch's own offsets and the shipped tolerance, and the shipped holdout applies.
     """
     batch = batches.pending_batch(session=session, batch_id=batch_id, now=now)
     moved = rates_moved(session=session, batch=batch, on=now.date(), config=config)
@@ -177,7 +181,10 @@ def approve_batch(
         batches.expire_batch(session=session, batch=batch, now=now, actor=by, reason=moved)
         raise BatchExpired(moved)
     batch = batches.decide(session=session, batch_id=batch_id, approve=True, by=by, now=now)
-    return batch, enroll_batch(session=session, batch=batch, now=now, tracks=tracks)
+    holdout = (config or Config()).holdout.fraction_for(batch.trigger)
+    return batch, enroll_batch(
+        session=session, batch=batch, now=now, tracks=tracks, holdout=holdout
+    )
 
 
 def rates_moved(

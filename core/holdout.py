@@ -11,11 +11,14 @@ message; `winback stats` compares their funded rate with the messaged people's.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from core.batches.models import Batch, BatchMember
+from core.bulk import bulk_insert
 from core.db import Base
 
 _SCALE = float(2**64)
@@ -44,3 +47,20 @@ class HeldOut(Base):
     trigger: Mapped[str] = mapped_column(String(32))
     fraction: Mapped[float]
     held_at: Mapped[datetime]
+
+
+def hold_out(
+    session: Session, *, batch: Batch, members: Sequence[BatchMember], fraction: float,
+    now: datetime,
+) -> frozenset[int]:  # fmt: skip
+    """Record which of these members are held out of `batch` at `fraction`; their contact ids."""
+    if fraction <= 0:
+        return frozenset()
+    held = [m for m in members if is_held_out(batch.trigger, m.contact_id, fraction)]
+    rows = [
+        {"batch_id": batch.id, "batch_member_id": m.id, "contact_id": m.contact_id,
+         "trigger": batch.trigger, "fraction": fraction, "held_at": now}
+        for m in held
+    ]  # fmt: skip
+    bulk_insert(session, HeldOut.__table__, rows)
+    return frozenset(m.contact_id for m in held)

@@ -303,6 +303,9 @@ def decision_answer(decision: BatchDecision) -> str:
         enrolled = result.enrolled if result else 0
         already = result.already_on_track if result else {}
         walking = "".join(f"; {n:,} already on the {track} track" for track, n in already.items())
+        held = len(result.held_out) if result else 0
+        if held:
+            walking += f"; {held:,} held out for measurement (never messaged)"
         return (f":white_check_mark: Batch {number} approved: {_people(enrolled)} enrolled"
                 f"{walking}. Their first touches go out at the next dispatch.")  # fmt: skip
     if decision.outcome == decisions.REJECTED:

@@ -182,6 +182,9 @@ def approve_command(
         print_json(payload)
     else:
         enrolled = _enrolled_text(payload["enrolled"], payload["already_on_track"])
+        held = payload["held_out_for_measurement"]
+        if held:
+            enrolled += f"; {_people(held)} held out for measurement (never messaged)"
         typer.echo(f"batch {batch_id} approved by {by}: {enrolled}")
 
 
@@ -198,6 +201,7 @@ def _approve(rt: Runtime, batch_id: int, by: str) -> dict[str, Any]:
         "enrolled": decision.enrolled.enrolled,
         "already_in_a_sequence": decision.enrolled.already_in_a_sequence,
         "already_on_track": decision.enrolled.already_on_track,
+        "held_out_for_measurement": len(decision.enrolled.held_out),
     }
 
 

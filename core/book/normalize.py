@@ -87,6 +87,8 @@ def normalize_email(raw: str) -> str | None:
         and _PLAIN_EMAIL.match(lowered)
         and lowered.index("@") <= 64
         and not lowered.endswith(_SPECIAL_USE)
+        # IDNA reserves "--" in a label's third and fourth places ("xn--"): the validator decides.
+        and "--" not in lowered
     ):
         return lowered
     try:

@@ -58,9 +58,11 @@ def run_demo(
             session=session, batch_id=batch_id, by="demo-manager", now=approved_at,
             tracks=tracks, config=config,
         )  # fmt: skip
+    held = len(enrolled.held_out)
     story.step(
         f"A manager approved batch {batch_id}: {enrolled.enrolled} people enrolled in the "
-        f"refinance track, {enrolled.messages_scheduled} touches scheduled."
+        f"refinance track, {enrolled.messages_scheduled} touches scheduled; {held} held out "
+        "for measurement (they qualify but get nothing, so the stats can show the lift)."
     )
     _worker_passes(sessions, clock, dispatch, story, result, texts_wanted)
     with sessions() as session:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core.audit.service import record
 from core.batches.models import Batch, BatchMember
 from core.bulk import allocate_ids, any_of, bulk_insert
+from core.holdout import hold_out
 from core.outreach.models import (
     ACTIVE,
     CANCELLED,
@@ -35,12 +36,16 @@ class EnrollResult:
     people: frozenset[int] = frozenset()  # the contact ids put on the track
     # Members left out because they already walk a track: how many, by that track's name.
     already_on_track: dict[str, int] = field(default_factory=dict)
+    # The free members held out for measurement (core.holdout), never messaged: contact ids.
+    held_out: frozenset[int] = frozenset()
 
 
 def enroll_batch(
-    *, session: Session, batch: Batch, now: datetime, tracks: Mapping[str, Track]
-) -> EnrollResult:
-    """Enroll an approved batch's members into the trigger's track and schedule every step."""
+    *, session: Session, batch: Batch, now: datetime, tracks: Mapping[str, Track],
+    holdout: float = 0.0,
+) -> EnrollResult:  # fmt: skip
+    """Enroll an approved batch's members into the trigger's track and schedule every step,
+    except the `holdout` share of the free ones, held out for measurement (core.holdout)."""
     track = track_for_trigger(tracks, batch.trigger)
     if track is None:
         return EnrollResult(0, 0, 0)
@@ -51,7 +56,10 @@ def enroll_batch(
     )
     walking = _tracks_walked(session, [m.contact_id for m in batch_members])
     busy = set(walking)
-    joining = [member for member in batch_members if member.contact_id not in busy]
+    free = [member for member in batch_members if member.contact_id not in busy]
+    # Chosen among the free members only, so both groups are people we would have messaged.
+    held = hold_out(session, batch=batch, members=free, fraction=holdout, now=now)
+    joining = [member for member in free if member.contact_id not in held]
     ids = allocate_ids(session, Enrollment.__table__, len(joining))
     enrollments = [
         {
@@ -96,10 +104,12 @@ def enroll_batch(
             "enrolled": len(enrollments),
             "already_in_a_sequence": len(busy),
             "already_on_track": on_track,
+            "held_out_for_measurement": len(held),
+            "holdout_fraction": holdout,
         },
     )
     people = frozenset(enrollment["contact_id"] for enrollment in enrollments)
-    return EnrollResult(len(enrollments), len(busy), len(messages), people, on_track)
+    return EnrollResult(len(enrollments), len(busy), len(messages), people, on_track, held)
 
 
 def _tracks_walked(session: Session, contact_ids: list[int]) -> dict[int, str]:
