@@ -9,6 +9,8 @@ _DONE = {
     "snooze_reply": "Snoozed: the card comes back in an hour.",
     "not_interested": "Recorded: not interested. Their sequences are already stopped.",
     "stop_outreach": "Outreach stopped: they get no more texts or emails from us.",
+    "mark_funded": "Marked funded: the outreach that won them back is credited and their "
+    "sequences have ended. Congratulations!",
 }
 
 
@@ -20,6 +22,8 @@ def reply_action_answer(result: ActionResult, user: str, action_id: str) -> str:
         outcome = (result.outcome or "").replace("_", " ")
         by = f" by <@{result.claimed_by}>" if result.claimed_by else ""
         return f"This reply is already closed{by} ({outcome})."
+    if result.why == "not_claimed":
+        return "Nobody has claimed this reply yet: claim it first, then mark it funded."
     if result.claimed_by == user:
         return "You already claimed this reply."
     return f"This reply is already claimed by <@{result.claimed_by}>."

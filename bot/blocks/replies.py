@@ -28,11 +28,12 @@ from bot.blocks.common import (
 )
 from core.cards.views import ReplyCardView, TaskCardView, Touch
 
-CLAIM, SNOOZE, NOT_INTERESTED, STOP_OUTREACH = (
+CLAIM, SNOOZE, NOT_INTERESTED, STOP_OUTREACH, MARK_FUNDED = (
     "claim_reply",
     "snooze_reply",
     "not_interested",
     "stop_outreach",
+    "mark_funded",
 )
 CLASSIFICATION_WORDS = {
     "interested": ":large_green_circle: Interested",
@@ -144,15 +145,25 @@ def _state_blocks(view: ReplyCardView) -> list[Block]:
         ),
     )  # fmt: skip
     not_interested = ButtonElement(text="Not interested", action_id=NOT_INTERESTED, value=value)
+    if view.outcome == "funded":
+        return [_state_line(f":tada: Funded: claimed by <@{view.claimed_by}>, outreach ended")]
     if view.outcome:
         closed = view.outcome.replace("_", " ")
         by = f" by <@{view.claimed_by}>" if view.claimed_by else ""
         return [_state_line(f":white_check_mark: Closed{by}: {closed}")]
     if view.claimed_by:
         at = f" at {slack_time(view.claimed_at)}" if view.claimed_at else ""
+        funded = ButtonElement(
+            text="Mark funded", action_id=MARK_FUNDED, value=value, style="primary",
+            confirm=ConfirmObject(
+                title="Mark funded?", confirm="Mark funded", deny="Cancel",
+                text="Their loan closed: the outreach that won it is credited and every "
+                "sequence of theirs ends.",
+            ),
+        )  # fmt: skip
         return [
             _state_line(f":telephone_receiver: Claimed by <@{view.claimed_by}>{at}"),
-            ActionsBlock(elements=[not_interested, stop]),
+            ActionsBlock(elements=[funded, not_interested, stop]),
         ]
     snoozed = ""
     if view.snoozed_until:

@@ -1,4 +1,4 @@
-"""The warm-reply card's buttons: claim, snooze, not interested, stop outreach."""
+"""The warm-reply card's buttons: claim, snooze, not interested, stop outreach, mark funded."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from slack_bolt import Ack, App, Respond
 
 from bot.blocks.answers import reply_action_answer
 from core.cards.actions import ReplyActionError
-from core.cards.flows import CLAIM, CLOSE, SNOOZE, STOP, act_on_reply
+from core.cards.flows import CLAIM, CLOSE, FUNDED, SNOOZE, STOP, act_on_reply
 
 ACTIONS = {"claim_reply": CLAIM, "snooze_reply": SNOOZE, "not_interested": CLOSE,
-           "stop_outreach": STOP}  # fmt: skip
+           "stop_outreach": STOP, "mark_funded": FUNDED}  # fmt: skip
 
 
 def handle_reply_action(ack: Ack, body: dict[str, Any], respond: Respond, context: Any) -> None:
-    """Any of the four buttons: one core call, the card re-rendered, the presser told."""
+    """Any of the card's buttons: one core call, the card re-rendered, the presser told (a
+    manager may mark another officer's claimed reply funded)."""
     ack()
     deps = context["winback"]
     action = body["actions"][0]
@@ -25,6 +26,7 @@ def handle_reply_action(ack: Ack, body: dict[str, Any], respond: Respond, contex
             session_factory=deps.sessions, posting=deps.posting,
             action=ACTIONS[action["action_id"]], reply_id=int(action.get("value", "")), by=user,
             now=deps.clock.now(), snooze_minutes=deps.config.replies.snooze_minutes,
+            manager=deps.is_manager(user),
         )  # fmt: skip
     except (ValueError, ReplyActionError):
         _tell(respond, "That card is out of date: the reply it shows is gone.")

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core import jobs
+from core.attribution.models import FundedCredit
 from core.cards.models import Card
 from core.inbound.models import Reply
 from tests.fakes.slack_api import FakeSlack
@@ -225,3 +226,42 @@ def test_claimed_with_no_outcome_a_day_later_reminds_the_claimer(
     reminders = [c for c in fake_slack.posted() if "no outcome is recorded" in c.get("text", "")]
     assert len(reminders) == 1
     assert reminders[0]["channel"] == fake_slack.dm_channel("U0LO0001")
+
+
+def test_mark_funded_credits_the_outreach_once_and_only_for_the_claimer_or_a_manager(
+    web: LiveWeb, fake_slack: FakeSlack
+) -> None:
+    book_with_officer(web, [ANA])
+    text(web, "yes call me", ANA["phone"])
+    fake_slack.wait_for("chat.postMessage")
+    settled(web)
+    reply_id = str(_reply_id(web))
+    early = press(web, "mark_funded", reply_id, user="U0LO0001",
+                  response_url=fake_slack.response_url("early"))  # fmt: skip
+    assert early.status_code == 200
+    assert "claim it first" in fake_slack.responses("early")[-1]["text"]
+    press(web, "claim_reply", reply_id, user="U0LO0001",
+          response_url=fake_slack.response_url("lo"))  # fmt: skip
+    (stored,) = fake_slack.messages(LO_CHANNEL)
+    assert "mark_funded" in _card_text(stored)  # a claimed card offers Mark funded
+    press(web, "mark_funded", reply_id, user="U0LO0002",
+          response_url=fake_slack.response_url("other"))  # fmt: skip
+    assert fake_slack.responses("other")[-1]["text"] == (
+        "This reply is already claimed by <@U0LO0001>."
+    )
+    with web.sessions() as session:
+        assert session.scalars(select(FundedCredit)).all() == []
+        assert session.get(Reply, int(reply_id)).outcome is None
+    press(web, "mark_funded", reply_id, user="U0LO0001",
+          response_url=fake_slack.response_url("lo"))  # fmt: skip
+    assert "Marked funded" in fake_slack.responses("lo")[-1]["text"]
+    press(web, "mark_funded", reply_id, user=MANAGER,
+          response_url=fake_slack.response_url("boss"))  # fmt: skip
+    assert "already closed" in fake_slack.responses("boss")[-1]["text"]
+    with web.sessions() as session:
+        (credit,) = session.scalars(select(FundedCredit)).all()
+        assert credit.reply_id == int(reply_id) and credit.how == "marked by <@U0LO0001>"
+        assert session.get(Reply, int(reply_id)).outcome == "funded"
+    (stored,) = fake_slack.messages(LO_CHANNEL)
+    assert "Funded: claimed by <@U0LO0001>" in _card_text(stored)
+    assert "mark_funded" not in _card_text(stored)
