@@ -12,14 +12,15 @@ import re
 from dataclasses import dataclass
 
 from core.outreach.optout import OptOutError, address_kind
+from core.stats import BY
 from core.triggers.registry import SEGMENT_ALIASES, SEGMENTS, segment_named
 
 MAX_TEXT = 1000  # longer than any real command: refused before it is read
 MAX_BATCH_ID = 2**31 - 1  # the database's integer; a larger id cannot exist
 MAX_REASON = 300  # what the audit trail keeps of a pause reason
 PERIODS = ("7d", "30d", "90d", "all")
-GROUPINGS = {"segment": "segment", "segments": "segment", "trigger": "trigger",
-             "triggers": "trigger", "lo": "lo", "los": "lo", "officer": "lo"}  # fmt: skip
+# Every grouping core counts by (a new one in core.stats.BY is accepted here at once), plurals.
+GROUPINGS = {name: name for name in BY} | {f"{name}s": name for name in BY} | {"officer": "lo"}
 SUBCOMMANDS = ("help", "segments", "segment", "batches", "approve", "reject", "stats", "rate",
                "pause", "resume", "whois", "optout")  # fmt: skip
 _ALIASES = {"?": "help", "rates": "rate", "opt-out": "optout", "batch": "batches"}
@@ -39,7 +40,8 @@ class Command:
     batch_id: int | None = None
     size: int | None = None  # the batch's size, typed in to approve a big batch
     since: str | None = None  # 7d, 30d, 90d or all; None: the default period
-    by: str | None = None  # segment, trigger or lo
+    by: str | None = None  # segment, trigger or lo (any of core.stats.BY)
+    chart: bool = False  # `stats chart`: the funnel as a picture, posted in the channel
     address: str | None = None  # a phone or email, as typed (Slack's link markup removed)
     reason: str | None = None  # why outreach is paused (optional)
     problem: str | None = None  # why the help is shown instead
@@ -116,8 +118,10 @@ def _batch(name: str, rest: list[str]) -> Command:
 
 
 def _stats(name: str, rest: list[str]) -> Command:
+    """`stats [chart] [7d|30d|90d|all] [by segment|trigger|lo]`, in any order."""
     since: str | None = None
     by: str | None = None
+    chart = False
     words = [word.lower() for word in rest]
     while words:
         word = words.pop(0)
@@ -125,10 +129,15 @@ def _stats(name: str, rest: list[str]) -> Command:
             since = word
         elif word == "by" and by is None and words and words[0] in GROUPINGS:
             by = GROUPINGS[words.pop(0)]
+        elif word == "chart" and not chart:
+            chart = True
         else:
-            return _help("`stats` takes a period (`7d`, `30d`, `90d` or `all`) and "
-                         "`by segment`, `by trigger` or `by lo`.")  # fmt: skip
-    return Command(name=name, since=since, by=by)
+            groupings = ", ".join(f"`by {each}`" for each in BY[:-1]) + f" or `by {BY[-1]}`"
+            return _help(
+                f"`stats` takes a period (`7d`, `30d`, `90d` or `all`), {groupings}, "
+                "and `chart` for a picture: `/winback stats chart 30d by lo`."
+            )
+    return Command(name=name, since=since, by=by, chart=chart)
 
 
 def _pause(name: str, rest: list[str]) -> Command:

@@ -1,4 +1,7 @@
-"""The answers to `/winback`: help, segments, a segment's people, batches, rates, whois, notes."""
+"""The answers to `/winback`: help, segments, a segment's people, batches, rates, whois, notes.
+
+The stats answers are in bot.blocks.stats.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +36,6 @@ from core.batches.models import PENDING_APPROVAL, Batch
 from core.decisions import CONFIRM, WRONG_SIZE, BatchDecision
 from core.rates.service import HeldRate, Offer, format_rate, held_warning
 from core.segments import SegmentEntry
-from core.stats import UNASSIGNED, Funnel, FunnelRow
 
 APPROVE_BATCH, REJECT_BATCH = "approve_batch", "reject_batch"
 SEGMENT_WORDS = {
@@ -54,21 +56,13 @@ _HELP_LINES = (
         "approve 12 · reject 12",
         "decide a batch (managers; a big one wants its size: `approve 12 1204`)",
     ),
-    ("stats [7d|30d|90d|all] [by segment|trigger|lo]", "the funnel, sent to funded"),
+    ("stats [7d|30d|90d|all] [by segment|trigger|lo]", "the funnel, sent to funded, and the lift"),
+    ("stats chart [7d|30d|90d|all] [by …]", "the same as a picture, posted in this channel"),
     ("rate", "today's offer rates"),
     ("pause [why] · resume", "hold or restart all outreach at once (managers)"),
     ("whois PHONE|EMAIL", "someone's consent, loans, sequences and messages"),
     ("optout PHONE|EMAIL", "stop every text and email to someone, for good"),
 )
-_STATS_COLUMNS = (
-    ("enrolled", "enrolled"), ("sent", "sent"), ("delivered", "deliv."), ("opened", "opened"),
-    ("clicked", "clicked"), ("replied", "replied"), ("claimed", "claimed"), ("funded", "funded"),
-    ("opted_out", "opt-out"),
-)  # fmt: skip
-_STATS_PERIODS = {"7d": "last 7 days", "30d": "last 30 days", "90d": "last 90 days",
-                  "all": "all time"}  # fmt: skip
-_STATS_RATES = (("reply", "reply"), ("claim", "claim"), ("funded", "funded"),
-                ("opt_out", "opt-out"), ("open", "email open"), ("click", "click"))  # fmt: skip
 _MAX_PENDING_SHOWN = 15  # two blocks each: the message stays under Slack's 50 blocks
 
 
@@ -353,47 +347,3 @@ def whois_view(people: Sequence[Mapping[str, Any]]) -> View:
     for person in people[:10]:
         blocks += _sections(_person_lines(person))
     return checked(f"{len(people)} contact(s) with that phone or email", blocks)
-
-
-def _group_label(row: FunnelRow, by: str) -> str:
-    if by == "lo":
-        return row.name or ("No loan officer" if row.group == UNASSIGNED else row.group)
-    return row.group
-
-
-def _table_line(label: str, cells: Iterable[str]) -> str:
-    label = label if len(label) <= 18 else label[:17] + "…"
-    return f"{label:<18}" + "".join(f"{cell:>9}" for cell in cells)
-
-
-def _percent(ratio: float | None) -> str:
-    return "–" if ratio is None else f"{ratio * 100:.1f} %"
-
-
-def stats_view(report: Funnel, period: str) -> View:
-    """The funnel as a table (one row per group, then the totals) with the totals' rates."""
-    heading = f"Funnel · {_STATS_PERIODS.get(period, period)} · by {report.by}"
-    blocks: list[Block] = [HeaderBlock(text=clip(heading, 150))]
-    if not report.rows:
-        blocks.append(_section("Nothing happened in this period."))
-        return checked(f"{heading}: nothing happened", blocks)
-    header = _table_line(report.by, (title for _, title in _STATS_COLUMNS))
-    rows = [
-        _table_line(_group_label(row, report.by), (f"{row.counts[c]:,}" for c, _ in _STATS_COLUMNS))
-        for row in report.rows
-    ]
-    rows.append(_table_line("total", (f"{report.totals.counts[c]:,}" for c, _ in _STATS_COLUMNS)))
-    per_block = max(1, (SECTION_LIMIT - 8) // (len(header) + 1) - 1)
-    for start in range(0, len(rows), per_block):
-        table = "\n".join([header, *rows[start : start + per_block]])
-        blocks.append(_section(f"```\n{escape(table)}\n```"))
-    rates = report.totals.rates()
-    shown = " · ".join(f"{words} {_percent(rates[key])}" for key, words in _STATS_RATES)
-    totals = report.totals
-    by_rule = ", ".join(f"{rule} {n:,}" for rule, n in sorted(totals.suppressed_by_rule.items()))
-    suppressed = f"suppressed {totals.counts['suppressed']:,}" + (
-        f" ({by_rule})" if by_rule else ""
-    )
-    blocks.append(_context(f"Rates: {shown}. Failed {totals.counts['failed']:,} · {suppressed}."))
-    summary = ", ".join(f"{title} {totals.counts[c]:,}" for c, title in _STATS_COLUMNS)
-    return checked(f"{heading}: {summary}", blocks)

@@ -1,14 +1,29 @@
-"""`winback stats [--since 7d|30d|90d|all|DATE] [--by segment|trigger|lo] [--json]` (SPEC §4)."""
+"""`winback stats [--since 7d|30d|90d|all|DATE] [--by segment|trigger|lo] [--json] [--chart PNG]`.
+
+The funnel table (SPEC §4), then "Did outreach cause it?": per trigger, the funded rate of the
+messaged people against the held-out ones (core.stats.lift). `--chart` draws both (bot.charts).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from bot.cli.common import JsonOption, NowOption, app, fail, print_json, print_table, runtime
-from core.stats import ACCEPTED, BY, COLUMNS, PERIODS, UNASSIGNED, Funnel, funnel, parse_since
+from bot.charts import funnel_png, lift_words, period_text, rate_words
+from bot.cli.common import (
+    JsonOption,
+    NowOption,
+    app,
+    fail,
+    money_text,
+    print_json,
+    print_table,
+    runtime,
+)
+from core.stats import ACCEPTED, BY, COLUMNS, PERIODS, UNASSIGNED, Funnel, Lift, funnel, parse_since
 
 HEADER = ("group", *(column.replace("_", " ") for column in COLUMNS))
 RATES = (
@@ -19,6 +34,7 @@ RATES = (
     ("funded", "funded", "of people reached"),
     ("opt_out", "opted out", "of people reached"),
 )
+GROUPINGS = ", ".join(BY[:-1]) + f" or {BY[-1]}"  # core's list: a new grouping shows up here
 
 
 @app.command("stats")
@@ -27,15 +43,21 @@ def stats_command(
         str, typer.Option("--since", help=f"The period: {ACCEPTED}.", metavar="PERIOD")
     ] = "30d",
     by: Annotated[
-        str, typer.Option("--by", help="Group by segment, trigger or lo.", metavar="GROUPING")
+        str, typer.Option("--by", help=f"Group by {GROUPINGS}.", metavar="GROUPING")
     ] = "segment",
+    chart: Annotated[
+        Path | None,
+        typer.Option("--chart", help="Also draw the funnel and the lift as a PNG.", metavar="PNG"),
+    ] = None,
     now: NowOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The funnel: enrolled, sent, delivered, opened, clicked, replied, claimed, funded…"""
+    """The funnel (enrolled, sent, delivered, …, funded) and whether outreach caused it."""
     grouping = by.strip().lower()
     if grouping not in BY:
-        fail(f"--by must be segment, trigger or lo, not {by.strip()[:40]!r}")
+        fail(f"--by must be {GROUPINGS}, not {by.strip()[:40]!r}")
+    if chart is not None:
+        writable(chart)
     rt = runtime(now)
     moment = rt.clock.now()
     try:
@@ -44,12 +66,36 @@ def stats_command(
         fail(f"--{exc}")  # core's messages begin with "since …"
     word = since.strip().lower()
     period = word if word == "all" or word in PERIODS else since.strip()
+    window = rt.config.attribution.window_days
     with rt.sessions() as session:
-        result = funnel(session, since=start, by=grouping, now=moment, period=period)
+        result = funnel(
+            session, since=start, by=grouping, now=moment, period=period, window_days=window
+        )
+    if chart is not None:
+        save_chart(result, chart)
     if as_json:
         print_json(result.as_json())
-        return
-    print_funnel(result)
+    else:
+        print_funnel(result)
+    if chart is not None:
+        # With --json stdout holds the one JSON object: the note goes to stderr.
+        typer.echo(f"Chart saved to {chart}", err=as_json)
+
+
+def writable(path: Path) -> None:
+    """Refuse, before any counting, a chart path that cannot be written (one line, exit 2)."""
+    if path.is_dir():
+        fail(f"--chart {path} is a directory: name a file, like {path / 'funnel.png'}")
+    if not path.parent.is_dir():
+        fail(f"--chart {path}: the folder {path.parent} does not exist")
+
+
+def save_chart(result: Funnel, path: Path) -> None:
+    """Write the funnel's PNG, or exit with one line saying why it could not be written."""
+    try:
+        path.write_bytes(funnel_png(result))
+    except OSError as exc:
+        fail(f"--chart {path} could not be written: {exc.strerror or type(exc).__name__}")
 
 
 def print_funnel(result: Funnel) -> None:
@@ -57,6 +103,10 @@ def print_funnel(result: Funnel) -> None:
     typer.echo(f"Funnel {period_text(result)}, by {result.by}")
     if not result.rows:
         typer.echo("Nothing happened in this period.")
+        if result.lift:
+            typer.echo("")
+            for line in lift_lines(result.lift):
+                typer.echo(line)
         return
     payload = result.as_json()
     labels = group_labels(payload["rows"])
@@ -70,16 +120,22 @@ def print_funnel(result: Funnel) -> None:
     typer.echo("")
     for line in footer(totals):
         typer.echo(line)
+    typer.echo("")
+    for line in lift_lines(result.lift):
+        typer.echo(line)
 
 
-def period_text(result: Funnel) -> str:
-    """'since 2026-08-25 (30d) to 2026-09-24', or 'all time to 2026-09-24'."""
-    until = result.until.date().isoformat()
-    if result.since is None:
-        return f"all time to {until}"
-    start = result.since.date().isoformat()
-    asked = f" ({result.period})" if result.period and result.period != start else ""
-    return f"since {start}{asked} to {until}"
+def lift_lines(lifts: Sequence[Lift]) -> list[str]:
+    """'Did outreach cause it?': per trigger, messaged vs held out, and the lift or the note."""
+    if not lifts:
+        return ["Did outreach cause it? No batch was approved in this period: nothing to compare."]
+    lines = ["Did outreach cause it? Funded rate of the messaged people vs the held-out ones:"]
+    width = max(len(lift.trigger) for lift in lifts)
+    for lift in lifts:
+        messaged = f"messaged {_people_funded(lift.messaged, lift.messaged_rate)}"
+        held = f"held out {_people_funded(lift.holdout, lift.holdout_rate)}"
+        lines.append(f"  {lift.trigger.ljust(width)}  {messaged}, {held}: {lift_words(lift)}")
+    return lines
 
 
 def group_labels(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -97,6 +153,11 @@ def group_labels(rows: Sequence[dict[str, Any]]) -> list[str]:
     return labels
 
 
+def _people_funded(people: int, rate: float | None) -> str:
+    """'100 (20.0 % funded)', or '0' when there is nobody to have a rate."""
+    return f"{people:,}" if rate is None else f"{people:,} ({rate_words(rate)} funded)"
+
+
 def footer(totals: dict[str, Any]) -> list[str]:
     """The rates of the totals, and what the columns leave out."""
     rates = totals["rates"]
@@ -107,6 +168,8 @@ def footer(totals: dict[str, Any]) -> list[str]:
         if rates[key] is not None
     ]
     lines = ["Rates:", *shown] if shown else []
+    if totals.get("funded_volume") is not None and (totals["funded"] or totals["funded_volume"]):
+        lines.append(f"Funded volume: {money_text(totals['funded_volume'])}")
     median = totals["median_minutes_to_claim"]
     if median is not None:
         lines.append(f"Median time from reply to claim: {minutes_text(median)}")

@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.blocks.commands import (
     batches_view,
@@ -23,10 +26,17 @@ from bot.blocks.commands import (
     rates_view,
     refusal_view,
     segments_view,
-    stats_view,
     whois_view,
 )
 from bot.blocks.common import View
+from bot.blocks.stats import (
+    chart_comment,
+    chart_posted_view,
+    chart_refused_view,
+    chart_saved_view,
+    stats_view,
+)
+from bot.charts import chart_filename, funnel_png
 from bot.command_text import Command, parse_command
 from core.batches.service import list_batches
 from core.book.service import list_loan_officers
@@ -37,7 +47,7 @@ from core.outreach.switches import is_paused, pause, resume
 from core.privacy import mask_contact_details
 from core.rates.service import held_rates
 from core.segments import counts_by_lo, counts_of, find_segments, segment_members
-from core.stats import funnel, parse_since
+from core.stats import Funnel, funnel, parse_since
 
 if TYPE_CHECKING:
     from bot.slack_app import SlackDeps
@@ -62,7 +72,9 @@ def ack_winback_command(ack: Ack, command: dict[str, Any]) -> None:
         ack()
 
 
-def handle_winback_command(command: dict[str, Any], respond: Respond, context: Any) -> None:
+def handle_winback_command(
+    command: dict[str, Any], respond: Respond, context: Any, client: WebClient | None = None
+) -> None:
     """The answer, through response_url; a failure is logged (no PII) and told kindly."""
     parsed = parse_command(command.get("text") or "")
     if parsed.name == "help":
@@ -72,6 +84,9 @@ def handle_winback_command(command: dict[str, Any], respond: Respond, context: A
     try:
         if parsed.name in MANAGERS_ONLY and not deps.is_manager(user):
             view = _refusal(parsed.name, deps)
+        elif parsed.chart:
+            channel = command.get("channel_id") or ""
+            view = _stats_chart(deps, parsed, user, client=client, channel=channel)
         else:
             view = ANSWERS[parsed.name](deps, parsed, user)
     except Exception as exc:  # every failure gets an answer, never a stack trace
@@ -165,11 +180,38 @@ def _decide(deps: SlackDeps, command: Command, user: str, *, approve: bool) -> B
 
 
 def _stats(deps: SlackDeps, command: Command, user: str) -> View:
+    return stats_view(_funnel(deps, command), command.since or DEFAULT_PERIOD)
+
+
+def _funnel(deps: SlackDeps, command: Command) -> Funnel:
     period, now = command.since or DEFAULT_PERIOD, deps.clock.now()
     with deps.sessions() as session:
-        report = funnel(session, since=parse_since(period, now), by=command.by or "segment",
-                        now=now, period=period)  # fmt: skip
-    return stats_view(report, period)
+        return funnel(session, since=parse_since(period, now), by=command.by or "segment",
+                      now=now, period=period,
+                      window_days=deps.config.attribution.window_days)  # fmt: skip
+
+
+def _stats_chart(
+    deps: SlackDeps, command: Command, user: str, *, client: WebClient | None, channel: str
+) -> View:
+    """The funnel's PNG posted in the channel asked from; saved to a file without Slack."""
+    report = _funnel(deps, command)
+    picture, filename = funnel_png(report), chart_filename(report)
+    if client is None or not deps.settings.slack_enabled or not channel:
+        path = Path.cwd() / filename  # the sandbox: beside the process, where the operator is
+        path.write_bytes(picture)
+        return chart_saved_view(path)
+    period = command.since or DEFAULT_PERIOD
+    try:
+        client.files_upload_v2(
+            channel=channel, content=picture, filename=filename, title=filename,
+            initial_comment=chart_comment(report, period, user),
+        )  # fmt: skip
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "unknown_error")
+        logger.warning("/winback stats chart: Slack refused the upload: %s", error)
+        return chart_refused_view(error)
+    return chart_posted_view(channel, filename)
 
 
 def _rate(deps: SlackDeps, command: Command, user: str) -> View:

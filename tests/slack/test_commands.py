@@ -141,7 +141,8 @@ def test_unknown_or_malformed_text_gets_the_help_in_the_ack(
 ) -> None:
     notification, shown = _help_ack(web, fake_slack, words)
     for usage in ("/winback segments", "/winback segment refi [@lo]", "/winback batches",
-                  "/winback approve 12", "/winback stats", "/winback rate", "/winback pause",
+                  "/winback approve 12", "/winback stats", "/winback stats chart",
+                  "/winback rate", "/winback pause",
                   "/winback whois PHONE|EMAIL", "/winback optout PHONE|EMAIL",
                   "refinance (or refi)"):  # fmt: skip
         assert usage in shown, usage
@@ -344,6 +345,8 @@ def test_stats_shows_the_funnel_by_segment_trigger_and_loan_officer(
     assert lines[1].split()[:3] == ["refinance", "2", "2"]
     assert lines[-1].split()[:3] == ["total", "2", "2"]
     assert "Rates: reply 0.0 %" in shown
+    # The book's batch was approved with nobody held out: the lift waits for more people.
+    assert "*Did outreach cause it?* Funded, rate_drop: not enough data yet" in shown
 
     _, by_lo = _ask(web, fake_slack, "stats all by lo")
     assert "Funnel · all time · by lo" in _said(by_lo)
