@@ -24,18 +24,21 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench.common import print_table, scratch_database
+from core.attribution.service import credit_funded_loans
 from core.batches.models import Batch, BatchMember
 from core.book.models import Contact, Loan, LoanOfficer
 from core.bulk import allocate_ids, bulk_insert
 from core.consent.models import ConsentEvent
 from core.db import make_engine, make_sessionmaker, refresh_statistics
+from core.holdout import HeldOut
 from core.inbound.models import Engagement, InboundEvent, Reply
 from core.migrate import upgrade
 from core.outreach.models import Enrollment, Message
-from core.stats import BY, funnel, parse_since
+from core.stats import BY, funnel, holdout_lift, parse_since
 
 NOW = datetime(2026, 9, 25, 15, 0, tzinfo=UTC)
 CHUNK = 50_000
@@ -43,7 +46,8 @@ OFFICERS = 20
 TRIGGERS = (("rate_drop", "refinance"), ("loan_age", "repeat_purchase"),
             ("closing_anniversary", "anniversary"))  # fmt: skip
 TABLES = ("loan_officers", "contacts", "loans", "batches", "batch_members", "enrollments",
-          "messages", "engagements", "inbound_events", "replies", "consent_events")  # fmt: skip
+          "messages", "engagements", "inbound_events", "replies", "consent_events",
+          "held_out_members")  # fmt: skip
 
 
 def _first_of_month_after(funded: date) -> date:
@@ -105,20 +109,44 @@ class _Builder:
                 "new_state": "opted_out", "source": source, "actor": "bench", "at": at,
             })  # fmt: skip
 
-    def _enroll(self, contact: int, loan: int, at: datetime, status: str) -> tuple[int, int]:
+    def _member(self, contact: int, loan: int, at: datetime) -> tuple[int, int, str, str]:
         # The week's batch of one of the three triggers (batches are listed week by week).
         week = min(int((NOW - at).days // 7), len(self.batches) // len(TRIGGERS) - 1)
         batch = self.batches[week * len(TRIGGERS) + self.rng.randrange(len(TRIGGERS))]
-        member, enrollment = self._ids(BatchMember), self._ids(Enrollment)
+        member = self._ids(BatchMember)
         self.serial += 1
         self.rows["batch_members"].append({
             "id": member, "batch_id": batch[0], "contact_id": contact, "loan_id": loan,
             "trigger": batch[1], "occasion": f"b{self.serial}", "live": True, "snapshot": {},
             "created_at": at,
         })  # fmt: skip
+        return member, batch[0], batch[1], batch[2]
+
+    def _hold(self, contact: int, loan: int, lo: int, at: datetime) -> None:
+        # Held out for measurement: a batch member with no enrollment, who funds a bit less.
+        member, batch, trigger, _ = self._member(contact, loan, at)
+        self.rows["held_out_members"].append({
+            "batch_id": batch, "batch_member_id": member, "contact_id": contact,
+            "trigger": trigger, "fraction": 0.05, "held_at": at,
+        })  # fmt: skip
+        self._maybe_funded(contact, lo, at, 0.007)
+
+    def _maybe_funded(self, contact: int, lo: int, began: datetime, chance: float) -> None:
+        funded = (began + timedelta(days=self.rng.uniform(20, 60))).date()
+        if self.rng.random() < chance and funded <= NOW.date():
+            self.rows["loans"].append({
+                "loan_number": f"N{contact:09d}", "contact_id": contact, "lo_id": lo,
+                "status": "funded", "is_arm": False, "note_rate": Decimal("5.5"),
+                "funded_date": funded,
+                "created_at": NOW, "updated_at": NOW,
+            })  # fmt: skip
+
+    def _enroll(self, contact: int, loan: int, at: datetime, status: str) -> tuple[int, int]:
+        member, _, _, track = self._member(contact, loan, at)
+        enrollment = self._ids(Enrollment)
         self.rows["enrollments"].append({
             "id": enrollment, "contact_id": contact, "batch_member_id": member,
-            "track": batch[2], "status": status, "enrolled_at": at,
+            "track": track, "status": status, "enrolled_at": at,
         })  # fmt: skip
         return member, enrollment
 
@@ -129,6 +157,9 @@ class _Builder:
     def _outreach(self, contact: int, loan: int, lo: int) -> None:
         rng = self.rng
         began = NOW - timedelta(days=rng.uniform(0, 180))
+        if rng.random() < 0.05:  # the holdout's share
+            self._hold(contact, loan, lo, began)
+            return
         if rng.random() < 0.05:
             self._enroll(contact, loan, began - timedelta(days=rng.uniform(200, 400)), "completed")
         member, enrollment = self._enroll(contact, loan, began, "active")
@@ -148,14 +179,7 @@ class _Builder:
         opted_out = began + timedelta(days=rng.uniform(0, 20))
         if rng.random() < 0.02 and opted_out < NOW:
             self._consent(contact, opted_out, "sms_opt_out/STOP")
-        funded = (began + timedelta(days=rng.uniform(20, 60))).date()
-        if rng.random() < 0.01 and funded <= NOW.date():
-            self.rows["loans"].append({
-                "loan_number": f"N{contact:09d}", "contact_id": contact, "lo_id": lo,
-                "status": "funded", "is_arm": False, "note_rate": Decimal("5.5"),
-                "funded_date": funded,
-                "created_at": NOW, "updated_at": NOW,
-            })  # fmt: skip
+        self._maybe_funded(contact, lo, began, 0.01)
 
     def _message(self, enrollment: int, contact: int, step: int, channel: str, status: str,
                  at: datetime) -> int | None:  # fmt: skip
@@ -213,7 +237,7 @@ class _Builder:
         models = {"contacts": Contact, "loans": Loan, "batch_members": BatchMember,
                   "enrollments": Enrollment, "messages": Message, "engagements": Engagement,
                   "inbound_events": InboundEvent, "replies": Reply,
-                  "consent_events": ConsentEvent}  # fmt: skip
+                  "consent_events": ConsentEvent, "held_out_members": HeldOut}  # fmt: skip
         for name, model in models.items():
             rows = self.rows[name]
             # New loans come without ids: insert them apart, after the ones that have one.
@@ -262,8 +286,13 @@ def build(url: str, contacts: int, seed: int = 7) -> None:
             builder.people(first, count)
             builder.flush()
         print(f"  {first + count:,} people", file=sys.stderr, flush=True)
+    with sessions() as session, session.begin():  # as the import that brought them would
+        newly_funded = session.scalars(
+            select(Loan.contact_id).where(Loan.loan_number.like("N%"))
+        ).all()
+        credit_funded_loans(session=session, contact_ids=newly_funded, now=NOW, window_days=120)
     engine = sessions.kw["bind"]
-    refresh_statistics(engine, TABLES)
+    refresh_statistics(engine, (*TABLES, "funded_credits"))
     engine.dispose()
 
 
@@ -292,6 +321,23 @@ def measure(url: str, runs: int) -> list[dict[str, Any]]:
                         "enrolled", "sent", "opened", "replied", "claimed", "funded", "opted_out")},
                 })  # fmt: skip
                 print(results[-1], file=sys.stderr, flush=True)
+            times, lifts = [], []
+            for _ in range(runs):  # `winback stats` shows the lift under the funnel
+                started = time.perf_counter()
+                lifts = holdout_lift(session, since=since, now=NOW, window_days=120)
+                times.append(time.perf_counter() - started)
+            held, held_funded = (sum(x.holdout for x in lifts),
+                                 sum(x.holdout_funded for x in lifts))  # fmt: skip
+            results.append({
+                "since": period, "by": "holdout lift",
+                "seconds": round(statistics.median(times), 3), "rows": len(lifts),
+                "enrolled": sum(x.messaged for x in lifts), "sent": "", "opened": "",
+                "replied": "", "claimed": "",
+                "funded": f"{sum(x.messaged_funded for x in lifts)} (held out: {held_funded} "
+                f"of {held})",
+                "opted_out": "",
+            })  # fmt: skip
+            print(results[-1], file=sys.stderr, flush=True)
     return results
 
 
