@@ -54,8 +54,8 @@ SCOPES_OF: dict[str, frozenset[str]] = {
     "files.completeUploadExternal": frozenset({"files:write"}),
     "apps.connections.open": frozenset(),  # the app-level token's connections:write, not a bot's
 }
-# Scopes granted ahead of the code that will use them (the brief: charts in answers, later).
-AHEAD = frozenset({"files:write"})
+# Scopes granted ahead of the code that will use them (none now: charts use files:write).
+AHEAD: frozenset[str] = frozenset()
 FAMILIES = "chat|conversations|users|views|files|apps|auth|reactions|pins|team|bots|usergroups"
 SDK_CALL = re.compile(rf"\.(({FAMILIES})_[A-Za-z0-9_]+)\(")
 API_CALL = re.compile(r"\.api_call\(\s*[\"']([a-z]+\.[A-Za-z0-9.]+)[\"']")
