@@ -285,6 +285,7 @@ class _Pass:
             "template_version_id": self.versions.id_for(session, rendered, self.now),
             "subject": rendered.email_subject[:300] if rendered.email_subject else None,
             "body": rendered.sms_body or rendered.email_text or rendered.task_text,
+            "variant": rendered.variant,  # the A/B arm, for core.stats.variants
         }
 
     # --- the provider call ----------------------------------------------------------------------

@@ -108,6 +108,8 @@ class Message(Base):
     provider_id: Mapped[str | None] = mapped_column(String(80), index=True)
     error_code: Mapped[str | None] = mapped_column(String(40))
     template_version_id: Mapped[int | None] = mapped_column(ForeignKey("template_versions.id"))
+    # The A/B arm rendered ("a" is the step's own template); None: the step runs no experiment.
+    variant: Mapped[str | None] = mapped_column(String(8))
     subject: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any] | None]

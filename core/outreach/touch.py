@@ -22,6 +22,7 @@ from core.outreach.context import (
 from core.settings import Settings
 from core.tracks.config import Step
 from core.tracks.render import Rendered, render_step
+from core.tracks.variants import variant_for
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def render_touch(
     step: Step,
     now: datetime,
 ) -> tuple[dict[str, Any], Rendered]:
-    """The template context and the rendered step (raises RenderError)."""
+    """The template context and the rendered step, as the person's A/B variant when the step
+    runs an experiment (raises RenderError)."""
     context = render_context(
         contact=contact,
         officer=officer,
@@ -65,8 +67,9 @@ def render_touch(
         now=now,
     )
     rendered = render_step(
-        track=track, template=step.template, channel=step.channel, context=context
-    )
+        track=track, template=step.template, channel=step.channel, context=context,
+        variant=variant_for(track, step, contact.id),
+    )  # fmt: skip
     return context, rendered
 
 

@@ -10,7 +10,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.outreach.models import TemplateVersion
-from core.tracks.render import Rendered
+from core.tracks.render import BASE_VARIANT, Rendered
+
+
+def _template_name(rendered: Rendered) -> str:
+    """The template's name as its files are named: 'intro', or 'intro.b' for variant b."""
+    if rendered.variant in (None, BASE_VARIANT):
+        return rendered.template
+    return f"{rendered.template}.{rendered.variant}"
 
 
 class TemplateVersions:
@@ -33,7 +40,7 @@ class TemplateVersions:
                 .values(
                     hash=rendered.version_hash,
                     track=rendered.track,
-                    template=rendered.template,
+                    template=_template_name(rendered),
                     channel=rendered.channel,
                     source=rendered.source,
                     created_at=now,

@@ -31,7 +31,7 @@ from core.inbound.models import Engagement, Reply
 from core.outreach import models as outbox
 from core.outreach.models import Enrollment, Message
 from core.stats.rows import CHANNELS as _CHANNELS
-from core.stats.rows import FunnelRow
+from core.stats.rows import NO_VARIANT, FunnelRow
 
 _TOOK = (outbox.SENT, outbox.SANDBOX, outbox.DELIVERED, outbox.UNDELIVERED)
 _REACHED = (outbox.SENT, outbox.SANDBOX, outbox.DELIVERED)
@@ -39,8 +39,22 @@ _FAILED = (outbox.FAILED, outbox.UNDELIVERED)
 _COUNTED = (*_TOOK, outbox.FAILED, outbox.SUPPRESSED, outbox.UNKNOWN)
 
 
+def _variant_group() -> ColumnElement[str]:
+    """'refinance/1:b': the track step and A/B arm of the enrollment's first touch that ran an
+    experiment (one group per enrollment keeps the totals the rows' sums); else
+    'refinance (no variant)'. One primary-key lookup per enrollment (enrollment_id, step)."""
+    arm = (
+        select(Enrollment.track + "/" + cast(Message.step, String) + ":" + Message.variant)
+        .where(Message.enrollment_id == Enrollment.id, Message.variant.is_not(None))
+        .order_by(Message.step)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(arm, Enrollment.track + " " + NO_VARIANT)
+
+
 def _groups(by: str) -> Select[Any]:
-    """Each enrollment with its group key (segment, trigger, or loan officer id)."""
+    """Each enrollment with its group key (segment, trigger, loan officer id or A/B arm)."""
     query = select(
         Enrollment.id.label("enrollment_id"),
         Enrollment.batch_member_id,
@@ -52,6 +66,8 @@ def _groups(by: str) -> Select[Any]:
         query = query.add_columns(Batch.segment.label("grp"))
     elif by == "trigger":
         query = query.add_columns(BatchMember.trigger.label("grp"))
+    elif by == "variant":
+        query = query.add_columns(_variant_group().label("grp"))
     else:
         # The loan the person was enrolled for decides; an LO-less loan falls back to the
         # person's own (looked up only then: COALESCE stops at the first value).

@@ -1,4 +1,5 @@
-"""The funnel: what outreach did in a period, by segment, trigger or loan officer (SPEC §2.8, §4).
+"""The funnel: what outreach did in a period, by segment, trigger, loan officer or A/B variant
+(SPEC §2.8, §4).
 
 Every column counts what happened in the period, from ``since`` (None: the beginning) up to and
 including ``now``. Each event is attributed to exactly one enrollment, and through it to one
@@ -6,7 +7,11 @@ group, so a row never counts another group's work and the totals are the rows' s
 
 An enrollment's group: ``segment`` is its batch's segment, ``trigger`` its batch member's
 trigger, ``lo`` the loan officer of the loan it was enrolled for (else the person's own loan
-officer), shown by email (``unassigned`` when there is none).
+officer), shown by email (``unassigned`` when there is none), ``variant`` the A/B arm of its
+first touch that ran an experiment (``refinance/1:b``: track, step, variant; ``a`` is the step's
+own template; ``refinance (no variant)`` when none did, e.g. its first touch is not rendered
+yet). An enrollment in two experiments counts under the earlier step's: core.stats.variants
+reads every experiment on its own, with its significance and sample-ratio check.
 
 Columns (``messages`` below are SMS and email touches; call tasks are not messages here):
 
@@ -83,10 +88,10 @@ def funnel(
     period: str | None = None,
     window_days: int = WINDOW_DAYS,
 ) -> Funnel:
-    """The funnel from `since` (None: all time) to `now`, grouped by segment, trigger or lo,
-    with the holdout lift per trigger (`window_days`: the attribution window)."""
+    """The funnel from `since` (None: all time) to `now`, grouped by segment, trigger, lo or
+    variant, with the holdout lift per trigger (`window_days`: the attribution window)."""
     if by not in BY:
-        raise ValueError(f"by must be segment, trigger or lo, not {_shown(by)}")
+        raise ValueError(f"by must be segment, trigger or lo, or variant, not {_shown(by)}")
     tallies: dict[Any, FunnelRow] = {}
     first = session.scalar(select(func.min(Enrollment.enrolled_at)))
     if first is not None:  # nobody was ever enrolled: nothing to count

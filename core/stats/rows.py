@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-BY = ("segment", "trigger", "lo")
+BY = ("segment", "trigger", "lo", "variant")
 COLUMNS = (
     "enrolled", "sent", "delivered", "failed", "suppressed", "opened", "clicked", "replied",
     "claimed", "funded", "opted_out",
@@ -20,6 +20,8 @@ EXTRA_COUNTS = (
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
 ACCEPTED = "7d, 30d, 90d, all or a date (YYYY-MM-DD)"
 UNASSIGNED = "unassigned"
+# The variant group of an enrollment that ran no experiment: "refinance (no variant)".
+NO_VARIANT = "(no variant)"
 CHANNELS = ("sms", "email")
 
 

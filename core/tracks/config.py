@@ -4,7 +4,8 @@ The shipped defaults are ``core/tracks/tracks.toml``. An operator's configuratio
 (``WINBACK_CONFIG``) may carry a ``[tracks]`` table with the same shape; each track named there
 replaces the matching fields of the shipped track (``steps`` as a whole), and a new track may be
 added when it names its trigger. ``delay_days`` counts days after enrollment (not after the
-previous step), so a track's days never go backwards.
+previous step), so a track's days never go backwards. A step may run an A/B experiment:
+``variants = { b = 0.5 }`` (core.tracks.variants says who gets which).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from core.tracks.render import CHANNEL_PARTS, TEMPLATES_FOLDER
+from core.tracks.render import BASE_VARIANT, CHANNEL_PARTS, TEMPLATES_FOLDER
 
 DEFAULTS_FILE = Path(__file__).with_name("tracks.toml")
 TRIGGERS = (
@@ -38,7 +39,9 @@ STOP_EVERY = 3
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _TRACK_KEYS = {"trigger", "steps", "enabled", "description"}
-_STEP_KEYS = {"delay_days", "channel", "template", "condition"}
+_STEP_KEYS = {"delay_days", "channel", "template", "condition", "variants"}
+# A variant's name goes into its template files' names (intro.b.sms.j2) and Message.variant.
+_VARIANT = re.compile(r"^[a-z][a-z0-9_]{0,7}$")
 
 
 class TrackConfigError(ValueError):
@@ -55,6 +58,15 @@ class Step:
     template: str
     condition: str = "no_reply"
     include_stop: bool = False
+    # (name, weight) of each alternative template; the base "a" takes the rest of the weight.
+    variants: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each arm's share, the base "a" first; {} when the step runs no experiment."""
+        if not self.variants:
+            return {}
+        return {BASE_VARIANT: 1.0 - sum(w for _, w in self.variants), **dict(self.variants)}
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,28 @@ def _choice(value: Any, allowed: tuple[str, ...], where: str, field: str) -> str
     return str(value)
 
 
+def _parse_variants(raw: Any, where: str) -> tuple[tuple[str, float], ...]:
+    """`variants = {b = 0.5}`: names and weights, which leave the base "a" a share."""
+    if not isinstance(raw, Mapping) or not raw:
+        raise TrackConfigError(f"{where}: variants must be a table like {{ b = 0.5 }}")
+    found = []
+    for name, weight in sorted(raw.items()):
+        if not isinstance(name, str) or not _VARIANT.match(name) or name == BASE_VARIANT:
+            raise TrackConfigError(
+                f"{where}: variant name {name!r} must be a short lower-case name other than "
+                f"{BASE_VARIANT!r} (the step's own template)"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < 1:
+            raise TrackConfigError(f"{where}: variant {name} weight must be between 0 and 1")
+        found.append((name, float(weight)))
+    if sum(weight for _, weight in found) >= 1:
+        raise TrackConfigError(
+            f"{where}: variant weights must add up to less than 1 (the rest is variant "
+            f"{BASE_VARIANT!r}, the step's own template)"
+        )
+    return tuple(found)
+
+
 def _parse_step(raw: Any, where: str, number: int, sms_seen: int) -> Step:
     """One step table, validated."""
     if not isinstance(raw, Mapping):
@@ -128,6 +162,7 @@ def _parse_step(raw: Any, where: str, number: int, sms_seen: int) -> Step:
         template=template,
         condition=_choice(raw.get("condition", "no_reply"), CONDITIONS, where, "condition"),
         include_stop=channel == "sms" and sms_seen % STOP_EVERY == 0,
+        variants=_parse_variants(raw["variants"], where) if "variants" in raw else (),
     )
 
 
@@ -188,8 +223,9 @@ def check_template_files(tracks: Mapping[str, Track], folder: Path | None = None
     folder = folder or TEMPLATES_FOLDER
     for track in tracks.values():
         for step in track.steps:
-            for part in CHANNEL_PARTS[step.channel]:
-                path = folder / track.name / f"{step.template}.{part}.j2"
+            names = [step.template] + [f"{step.template}.{name}" for name, _ in step.variants]
+            for name, part in ((n, p) for n in names for p in CHANNEL_PARTS[step.channel]):
+                path = folder / track.name / f"{name}.{part}.j2"
                 if not path.is_file():
                     raise TrackConfigError(
                         f"track {track.name!r} step {step.number}: template file "

@@ -32,6 +32,8 @@ SMS length check is a worst case) and the output is checked. The rules, precisel
   ``offer_rate``, ...), arithmetic ("+ 0.25", "= 6.50%", a lone "="), or an ISO date
   ("2026-12-02"); links are removed first. Borrower copy says "today's rate of 5.75 % (our
   30-year fixed rate as of December 2, 2026)" (``math.todays_rate``).
+- **Variants** (``intro.b.sms.j2``, variant b of ``intro``): every rule above, exactly as for
+  the base template, and a variant always has its base beside it.
 - **Template variables** (Jinja AST, including included templates): no protected-class
   attribute (race, religion, sex, age, marital status, ...); ``math`` only in the email and
   call-task templates of refinance, pmi_removal and fha_mip, never in an SMS or subject;
@@ -739,11 +741,18 @@ def _units(folder: Path) -> Iterator[_Unit | LintProblem]:
             channel, part = _SUFFIXES[suffix]
             grouped.setdefault((file.name[: -len(suffix)], channel), {})[part] = relative
         for (name, channel), paths in grouped.items():
+            base = name.partition(".")[0]
+            if base != name and (base, channel) not in grouped:
+                # A variant (intro.b) only ever replaces its step's own template (intro).
+                message = f"variant {name!r} has no base template {base!r} for {channel}"
+                yield LintProblem(next(iter(paths.values())), "variant_without_base", message)
             yield _Unit(track_dir.name, name, channel, paths)
 
 
 def _render_variants(renderer: TemplateRenderer, unit: _Unit) -> list[Rendered]:
     """The step rendered with the sample context, and without the math when it can be."""
+    # intro.b.sms.j2 is variant b of intro (core.tracks.variants): rendered the way a send is.
+    template, _, variant = unit.name.partition(".")
     contexts = [sample_context(unit.track)]
     if unit.track in MATH_TRACKS and unit.channel != "sms":
         contexts.append(sample_context(unit.track, with_math=False))
@@ -752,7 +761,11 @@ def _render_variants(renderer: TemplateRenderer, unit: _Unit) -> list[Rendered]:
         try:
             rendered.append(
                 renderer.render_step(
-                    track=unit.track, template=unit.name, channel=unit.channel, context=context
+                    track=unit.track,
+                    template=template,
+                    channel=unit.channel,
+                    context=context,
+                    variant=variant or None,
                 )
             )
         except RenderError:

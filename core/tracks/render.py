@@ -6,6 +6,8 @@ opt-out confirmation; folders starting with ``_`` hold shared pieces that are on
 - SMS: ``<name>.sms.j2``
 - email: ``<name>.subject.j2``, ``<name>.txt.j2``, ``<name>.html.j2`` (only HTML autoescapes)
 - call task for the loan officer: ``<name>.task.j2``
+- a step's variant ``b`` (core.tracks.variants): the same parts as ``<name>.b.<part>.j2``;
+  variant ``a`` is the base template itself
 
 The render context contract (every name a template may use; a missing one fails the render):
 
@@ -60,6 +62,8 @@ CHANNEL_PARTS: dict[str, tuple[str, ...]] = {
 # Bumping this changes every version hash: do it when rendering itself changes materially.
 _HASH_SCHEME = "winback-template-v1"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+# A step's A/B experiment (core.tracks.variants): its own template is variant a.
+BASE_VARIANT = "a"
 
 
 class RenderError(Exception):
@@ -81,6 +85,8 @@ class Rendered:
     email_text: str | None = None
     email_html: str | None = None
     task_text: str | None = None
+    # The A/B arm rendered ("a" is the base template), None when the step runs no experiment.
+    variant: str | None = None
 
 
 class _Section(dict):  # type: ignore[type-arg]
@@ -163,14 +169,18 @@ class TemplateRenderer:
         )
         self._references_by_source: dict[str, list[str]] = {}
 
-    def part_names(self, *, track: str, template: str, channel: str) -> list[str]:
-        """The loader names of the files making up this template, e.g. 'refinance/intro.sms.j2'."""
+    def part_names(
+        self, *, track: str, template: str, channel: str, variant: str | None = None
+    ) -> list[str]:
+        """The loader names of the files making up this template, e.g. 'refinance/intro.sms.j2'
+        ('refinance/intro.b.sms.j2' for its variant b; variant a is the base)."""
         if channel not in CHANNEL_PARTS:
             raise RenderError(f"unknown channel {channel!r} for {track}/{template}")
-        for label, value in (("track", track), ("template", template)):
-            if not _NAME.match(value):
+        for label, value in (("track", track), ("template", template), ("variant", variant)):
+            if value is not None and not _NAME.match(value):
                 raise RenderError(f"invalid {label} name {value!r}")
-        return [f"{track}/{template}.{part}.j2" for part in CHANNEL_PARTS[channel]]
+        stem = template if variant in (None, BASE_VARIANT) else f"{template}.{variant}"
+        return [f"{track}/{stem}.{part}.j2" for part in CHANNEL_PARTS[channel]]
 
     def _source(self, name: str) -> str:
         try:
@@ -216,13 +226,23 @@ class TemplateRenderer:
             raise RenderError(f"{type(exc).__name__}: {exc} in {name}{line}") from None
 
     def render_step(
-        self, *, track: str, template: str, channel: str, context: Mapping[str, Any]
+        self,
+        *,
+        track: str,
+        template: str,
+        channel: str,
+        context: Mapping[str, Any],
+        variant: str | None = None,
     ) -> Rendered:
-        """Render one step's template(s) for its channel, with the version hash of the sources."""
-        names = self.part_names(track=track, template=template, channel=channel)
+        """Render one step's template(s) for its channel (its `variant`'s files for b, c…),
+        with the version hash of the sources."""
+        names = self.part_names(track=track, template=template, channel=channel, variant=variant)
         sources = self.sources(names)
+        # The base's header stays as it was, so variant a and a step without variants share
+        # their versions (the same text); a variant's files are named in its header and parts.
+        stem = template if variant in (None, BASE_VARIANT) else f"{template}.{variant}"
         # Plain text (no NUL bytes) so it can be stored as-is, in PostgreSQL too.
-        source = f"{_HASH_SCHEME} {track}/{template} {channel}\n" + "".join(
+        source = f"{_HASH_SCHEME} {track}/{stem} {channel}\n" + "".join(
             f"--- {name} ---\n{text}\n" for name, text in sources.items()
         )
         version_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
@@ -234,6 +254,7 @@ class TemplateRenderer:
             "template": template,
             "version_hash": version_hash,
             "source": source,
+            "variant": variant,
         }
         if channel == "sms":
             return Rendered(**common, sms_body=normalize_sms(texts[0]))
@@ -261,8 +282,10 @@ def render_step(
     channel: str,
     context: Mapping[str, Any],
     folder: Path | None = None,
+    variant: str | None = None,
 ) -> Rendered:
-    """Render one step of a track (``track='system'`` for HELP and the opt-out confirmation)."""
+    """Render one step of a track (``track='system'`` for HELP and the opt-out confirmation),
+    as its `variant` when the step runs an experiment."""
     return renderer_for(folder).render_step(
-        track=track, template=template, channel=channel, context=context
+        track=track, template=template, channel=channel, context=context, variant=variant
     )
