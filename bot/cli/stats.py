@@ -1,7 +1,8 @@
-"""`winback stats [--since 7d|30d|90d|all|DATE] [--by segment|trigger|lo] [--json] [--chart PNG]`.
+"""`winback stats [--since 7d|30d|90d|all|DATE] [--by GROUPING] [--json] [--chart PNG]`.
 
 The funnel table (SPEC §4), then "Did outreach cause it?": per trigger, the funded rate of the
-messaged people against the held-out ones (core.stats.lift). `--chart` draws both (bot.charts).
+messaged people against the held-out ones (core.stats.lift), then each template test's arms
+(core.stats.variants). `--chart` draws the funnel and the lift (bot.charts).
 """
 
 from __future__ import annotations
@@ -23,7 +24,19 @@ from bot.cli.common import (
     print_table,
     runtime,
 )
-from core.stats import ACCEPTED, BY, COLUMNS, PERIODS, UNASSIGNED, Funnel, Lift, funnel, parse_since
+from core.stats import (
+    ACCEPTED,
+    BY,
+    COLUMNS,
+    PERIODS,
+    UNASSIGNED,
+    Funnel,
+    Lift,
+    Readout,
+    funnel,
+    parse_since,
+    variant_readout,
+)
 
 HEADER = ("group", *(column.replace("_", " ") for column in COLUMNS))
 RATES = (
@@ -71,12 +84,15 @@ def stats_command(
         result = funnel(
             session, since=start, by=grouping, now=moment, period=period, window_days=window
         )
+        tests = variant_readout(session, since=start, now=moment, tracks=rt.tracks)
     if chart is not None:
         save_chart(result, chart)
     if as_json:
-        print_json(result.as_json())
+        print_json({**result.as_json(), "variants": [test.as_json() for test in tests]})
     else:
         print_funnel(result)
+        for line in variant_lines(tests):
+            typer.echo(line)
     if chart is not None:
         # With --json stdout holds the one JSON object: the note goes to stderr.
         typer.echo(f"Chart saved to {chart}", err=as_json)
@@ -135,6 +151,24 @@ def lift_lines(lifts: Sequence[Lift]) -> list[str]:
         messaged = f"messaged {_people_funded(lift.messaged, lift.messaged_rate)}"
         held = f"held out {_people_funded(lift.holdout, lift.holdout_rate)}"
         lines.append(f"  {lift.trigger.ljust(width)}  {messaged}, {held}: {lift_words(lift)}")
+    return lines
+
+
+def variant_lines(tests: Sequence[Readout]) -> list[str]:
+    """'Template tests (A/B)': each experiment's arms side by side and what they show."""
+    running = [test for test in tests if any(arm.messaged for arm in test.arms)]
+    if not running:
+        return []
+    lines = ["", "Template tests (A/B), reply rate of the people each version reached:"]
+    for test in running:
+        arms = " · ".join(
+            f"{arm.variant} {arm.messaged:,}"
+            + ("" if arm.reply_rate is None else f" ({rate_words(arm.reply_rate)} replied)")
+            for arm in test.arms
+        )
+        what = f"{test.track} step {test.step} ({test.channel} {test.template})"
+        lines.append(f"  {what}: {arms}")
+        lines.append(f"    {test.summary}")
     return lines
 
 

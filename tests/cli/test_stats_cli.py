@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
+from core.outreach import models as outbox
 from core.stats import BY
 from tests.cli.conftest import Winback
+from tests.inbound.stored import received
 from tests.outreach import NOW, sessions_for
-from tests.test_stats import build_book
+from tests.test_stats import _batch, _enroll, _touch, ago, build_book
+from tests.triggers.factories import make_contact, make_loan
 
 SPEC_KEYS = [
     "group", "enrolled", "sent", "delivered", "failed", "suppressed", "opened", "clicked",
@@ -113,3 +116,28 @@ def test_a_future_since_and_a_typo_in_by(winback: Winback) -> None:
     names = ", ".join(BY[:-1]) + f" or {BY[-1]}"  # core's groupings, whatever they are now
     assert names.startswith("segment, trigger") and "lo" in BY
     assert by.exit_code == 2 and errors(by) == [f"error: --by must be {names}, not 'officer'"]
+
+
+def test_template_tests_are_shown_beside_the_funnel(winback: Winback) -> None:
+    sessions = sessions_for(winback.database_url)
+    with sessions() as session, session.begin():
+        batch = _batch(session, "rate_drop", "refinance")
+        for n in range(7):
+            contact = make_contact(session, first_name=f"Ann{n}")
+            enrollment = _enroll(session, contact, make_loan(session, contact), batch, ago(5))
+            text = _touch(session, enrollment, 1, "sms", outbox.DELIVERED, ago(5))
+            text.variant = "a" if n < 4 else "b"
+            if n in (0, 4):
+                received(session, sender=contact.phone or "", body="yes", contacts=[contact],
+                         now=ago(4))  # fmt: skip
+    sessions.kw["bind"].dispose()
+
+    payload = winback.json("stats", *AT)
+    (test,) = payload["variants"]
+    arms = {arm["variant"]: (arm["messaged"], arm["replied"]) for arm in test["arms"]}
+    assert (test["experiment"], arms) == ("refinance/1", {"a": (4, 1), "b": (3, 1)})
+    assert test["flag"] == "not enough data yet"
+    shown = winback("stats", *AT).stdout
+    assert "Template tests (A/B)" in shown
+    assert "refinance step 1 (sms intro): a 4 (25.0 % replied) · b 3 (33.3 % replied)" in shown
+    assert "not enough data yet (100 people per arm)" in shown
