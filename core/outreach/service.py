@@ -75,21 +75,7 @@ def enroll_batch(
         for new_id, member in zip(ids, joining, strict=True)
     ]
     bulk_insert(session, Enrollment.__table__, enrollments)
-    messages = [
-        {
-            "enrollment_id": enrollment["id"],
-            "contact_id": enrollment["contact_id"],
-            "step": step.number,
-            "channel": step.channel,
-            "template": step.template,
-            "status": SCHEDULED,
-            "due_at": now + timedelta(days=step.delay_days),
-            "attempts": 0,
-            "updated_at": now,
-        }
-        for enrollment in enrollments
-        for step in track.steps
-    ]
+    messages = _every_step(track, enrollments, now)
     bulk_insert(session, Message.__table__, messages)
     on_track = _count_by_track(walking)
     record(
@@ -110,6 +96,25 @@ def enroll_batch(
     )
     people = frozenset(enrollment["contact_id"] for enrollment in enrollments)
     return EnrollResult(len(enrollments), len(busy), len(messages), people, on_track, held)
+
+
+def _every_step(track: Track, enrollments: list[dict], now: datetime) -> list[dict]:
+    """One scheduled outbox row per enrollment and step of the track, due after its delay."""
+    return [
+        {
+            "enrollment_id": enrollment["id"],
+            "contact_id": enrollment["contact_id"],
+            "step": step.number,
+            "channel": step.channel,
+            "template": step.template,
+            "status": SCHEDULED,
+            "due_at": now + timedelta(days=step.delay_days),
+            "attempts": 0,
+            "updated_at": now,
+        }
+        for enrollment in enrollments
+        for step in track.steps
+    ]
 
 
 def _tracks_walked(session: Session, contact_ids: list[int]) -> dict[int, str]:
