@@ -154,7 +154,7 @@ def approved_book(
         (batch,) = evaluation.batches
         approve_batch(
             session=session, batch_id=batch.id, by="manager", now=approved_at,
-            tracks=tracks or shipped_tracks(),
+            tracks=tracks or shipped_tracks(), config=default_config(),
         )  # fmt: skip
         book.batch_id = batch.id
     return book
