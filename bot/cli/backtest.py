@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from itertools import groupby
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,7 +15,11 @@ from core.backtest import (
     BacktestError,
     BacktestResult,
     BacktestWeek,
+    Tuning,
+    TuningRow,
+    parse_tuning,
     run_backtest,
+    tune,
     write_chart,
     write_firings_csv,
 )
@@ -57,6 +61,14 @@ def backtest_command(
     only: Annotated[
         list[str] | None, typer.Option("--trigger", help="Replay only this trigger (repeatable).")
     ] = None,
+    tuning: Annotated[
+        str | None,
+        typer.Option(
+            "--tune",
+            metavar="TRIGGER.SETTING=V1,V2",
+            help="Replay one trigger once per value of a setting and compare them side by side.",
+        ),
+    ] = None,
     now: NowOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -67,6 +79,10 @@ def backtest_command(
     if fmt not in ("auto", "generic", "encompass") and not Path(fmt).is_file():
         fail(f"--format must be auto, generic, encompass or a mapping file; {fmt} is none")
     rt = runtime(now)
+    if tuning is not None:
+        _tune(rt.config, tuning, book=book, first=first, last=last, fmt=fmt, as_json=as_json,
+              now=rt.clock.now())  # fmt: skip
+        return
     try:
         result = run_backtest(
             book=book, start=first, end=last, config=rt.config, now=rt.clock.now(), fmt=fmt,
@@ -84,6 +100,35 @@ def backtest_command(
         print_json(result.as_json())
         return
     _print_report(result, chart=chart, people=people)
+
+
+def _tune(config: Any, text: str, *, book: Path, first: date, last: date, fmt: str,
+          as_json: bool, now: Any) -> None:  # fmt: skip
+    """`--tune`: one replay per value, then the comparison (or one error line)."""
+    try:
+        tuning = parse_tuning(text, config)
+        rows = tune(book=book, start=first, end=last, config=config, now=now, tuning=tuning,
+                    fmt=fmt)  # fmt: skip
+    except BacktestError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"setting": tuning.setting, "from": first.isoformat(), "to": last.isoformat(),
+                    "rows": [row.as_json() for row in rows]})  # fmt: skip
+        return
+    _print_tuning(tuning, rows, first, last)
+
+
+def _print_tuning(tuning: Tuning, rows: list[TuningRow], first: date, last: date) -> None:
+    """The values side by side: people, firings, weeks, average savings."""
+    typer.echo(f"{tuning.setting} from {first} to {last} (only {tuning.trigger} replayed):")
+    width = max(len("value"), *(len(row.value) for row in rows))
+    typer.echo(f"{'value':>{width}}  {'people':>7}  {'firings':>7}  {'weeks':>5}  savings/mo")
+    for row in rows:
+        savings = "—" if row.mean_monthly_savings is None else f"${row.mean_monthly_savings:,.2f}"
+        typer.echo(f"{row.value:>{width}}  {row.people:>7,}  {row.firings:>7,}  "
+                   f"{row.weeks_firing:>5}  {savings:>10}")  # fmt: skip
+    typer.echo("people: different people messaged; savings/mo: the average estimated monthly "
+               "savings of the firings that price a refinance")  # fmt: skip
 
 
 def _print_report(result: BacktestResult, *, chart: Path | None, people: Path | None) -> None:

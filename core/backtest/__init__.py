@@ -24,6 +24,7 @@ from core.backtest.results import (
     BacktestWeek,
     Firing,
 )
+from core.backtest.tuning import Tuning, TuningRow, parse_tuning, tune
 
 __all__ = [
     "CHART_SOURCE",
@@ -32,9 +33,13 @@ __all__ = [
     "BacktestResult",
     "BacktestWeek",
     "Firing",
+    "Tuning",
+    "TuningRow",
     "enabled_triggers",
+    "parse_tuning",
     "private_session",
     "run_backtest",
+    "tune",
     "write_chart",
     "write_firings_csv",
 ]

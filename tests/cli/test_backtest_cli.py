@@ -168,3 +168,48 @@ def test_the_command_reports_what_the_per_week_evaluation_reported(
             return sorted(csv.reader(handle))
 
     assert rows(people) == rows(FIXTURES / "default_people.csv")
+
+
+SAMPLE_BOOK = Path(__file__).parent.parent.parent / "core" / "data" / "sample_book.csv"
+
+
+def test_tune_compares_the_values_of_a_threshold_side_by_side(winback: Winback) -> None:
+    span = ("--book", str(SAMPLE_BOOK), "--from", "2019-01-01", "--to", "2026-09-24")
+    report = winback.json(
+        "backtest", *span, "--tune", "rate_drop.threshold_points=0.5,1.0,1.5", "--now", NOW
+    )
+    assert report["setting"] == "rate_drop.threshold_points"
+    rows = {row["value"]: row for row in report["rows"]}
+    assert list(rows) == ["0.5", "1.0", "1.5"]
+    # A higher threshold reaches fewer people, each with more to save.
+    assert rows["0.5"]["people"] > rows["1.0"]["people"] > rows["1.5"]["people"] > 0
+    assert rows["0.5"]["mean_monthly_savings"] < rows["1.5"]["mean_monthly_savings"]
+    # Each row is what a plain replay at that value reports.
+    config = Path(winback.database_url.removeprefix("sqlite:///")).parent / "one.toml"
+    config.write_text("[triggers.rate_drop]\nthreshold_points = 1.0\n")
+    plain = winback.json("backtest", *span, "--trigger", "rate_drop", "--now", NOW,
+                         env={"WINBACK_CONFIG": str(config)})  # fmt: skip
+    assert plain["totals"]["fired"]["rate_drop"] == rows["1.0"]["firings"]
+    assert plain["totals"]["people_fired"] == rows["1.0"]["people"]
+    shown = winback("backtest", *span, "--tune", "rate_drop.threshold_points=0.75,1.25",
+                    "--now", NOW).stdout  # fmt: skip
+    assert "rate_drop.threshold_points from 2019-01-01 to 2026-09-24" in shown
+    assert "savings/mo" in shown and " 0.75 " in shown
+
+
+@pytest.mark.parametrize(
+    ("tune", "words"),
+    [
+        ("rate_drop.threshold_points", "TRIGGER.SETTING=V1,V2"),
+        ("rate_dorp.threshold_points=1", "'rate_dorp' is not a trigger"),
+        ("rate_drop.treshold=1", "has no setting 'treshold'"),
+        ("rate_drop.threshold_points=-1", "threshold_points=-1: Input should be greater than 0"),
+        ("rate_drop.threshold_points=" + ",".join(["1"] * 9), "at most 8 values"),
+    ],
+)
+def test_a_bad_tune_is_one_error_line(winback: Winback, book: Path, tune: str, words: str) -> None:
+    result = winback("backtest", "--book", str(book), "--from", "2024-08-01", "--to",
+                     "2024-10-31", "--tune", tune, "--now", NOW)  # fmt: skip
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
