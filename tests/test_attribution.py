@@ -7,7 +7,6 @@ action of a claimed reply card, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import io
-import itertools
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 from core.attribution.models import FundedCredit
 from core.attribution.service import Walk, choose
 from core.audit.models import AuditEvent
-from core.batches.models import APPROVED, Batch, BatchMember
+from core.batches.models import APPROVED, Batch
 from core.book.models import Contact
 from core.cards.actions import claim_reply, mark_funded
 from core.flows import import_book
@@ -25,9 +24,7 @@ from core.outreach.models import Enrollment, Message
 from tests.book.helpers import book_row, csv_bytes
 from tests.inbound.stored import received
 from tests.outreach import NOW
-from tests.triggers.factories import make_contact, make_loan
-
-_occasion = itertools.count(1)
+from tests.triggers.factories import make_contact, make_enrollment, make_loan
 
 
 def ago(days: float) -> datetime:
@@ -47,16 +44,7 @@ def _enrolled(session: Session, contact: Contact, *, at: datetime, touches: list
                   decided_at=at, decided_by="U_MANAGER")  # fmt: skip
     session.add(batch)
     session.flush()
-    loan = make_loan(session, contact)
-    member = BatchMember(batch_id=batch.id, contact_id=contact.id, loan_id=loan.id,
-                         trigger=trigger, occasion=f"t:{next(_occasion)}", live=True,
-                         snapshot={}, created_at=at)  # fmt: skip
-    session.add(member)
-    session.flush()
-    enrollment = Enrollment(contact_id=contact.id, batch_member_id=member.id, track="refinance",
-                            status="active", enrolled_at=at)  # fmt: skip
-    session.add(enrollment)
-    session.flush()
+    enrollment = make_enrollment(session, contact, make_loan(session, contact), batch, at)
     for step, days in enumerate(touches, start=1):
         session.add(Message(
             enrollment_id=enrollment.id, contact_id=contact.id, step=step, channel="sms",

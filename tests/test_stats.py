@@ -21,7 +21,6 @@ The people (NOW is Thursday 2026-09-24 18:00 UTC; the default period is the last
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +30,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from core.attribution.service import credit_funded_loans
-from core.batches.models import APPROVED, Batch, BatchMember
+from core.batches.models import APPROVED, Batch
 from core.book.models import Contact, Loan
 from core.cards.actions import claim_reply
 from core.inbound.models import Engagement
@@ -41,9 +40,8 @@ from core.outreach.optout import record_opt_out
 from core.stats import COLUMNS, Funnel, funnel, parse_since
 from tests.inbound.stored import received
 from tests.outreach import NOW
-from tests.triggers.factories import make_contact, make_lo, make_loan
+from tests.triggers.factories import make_contact, make_enrollment, make_lo, make_loan
 
-_occasions = itertools.count(1)
 _TOOK = (outbox.SENT, outbox.SANDBOX, outbox.DELIVERED, outbox.UNDELIVERED, outbox.UNKNOWN)
 
 
@@ -68,17 +66,7 @@ def _enroll(
     at: datetime,
     status: str = "active",
 ) -> Enrollment:
-    member = BatchMember(
-        batch_id=batch.id, contact_id=contact.id, loan_id=loan.id, trigger=batch.trigger,
-        occasion=f"test:{next(_occasions)}", live=True, snapshot={}, created_at=at,
-    )  # fmt: skip
-    session.add(member)
-    session.flush()
-    enrollment = Enrollment(contact_id=contact.id, batch_member_id=member.id,
-                            track=batch.segment, status=status, enrolled_at=at)  # fmt: skip
-    session.add(enrollment)
-    session.flush()
-    return enrollment
+    return make_enrollment(session, contact, loan, batch, at, status=status)
 
 
 def _touch(

@@ -6,7 +6,6 @@ it, the variant passes the same lint, and the readout's statistics are the textb
 
 from __future__ import annotations
 
-import itertools
 import math
 import shutil
 from collections import Counter
@@ -18,7 +17,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.attribution.models import FundedCredit
-from core.batches.models import APPROVED, Batch, BatchMember
+from core.batches.models import APPROVED, Batch
 from core.channels.email import SandboxEmailSender
 from core.channels.sms import SandboxSmsSender
 from core.outreach import models as outbox
@@ -47,11 +46,10 @@ from tests.outreach import (
     sandbox_settings,
     sessions,  # noqa: F401
 )
-from tests.triggers.factories import make_contact, make_loan, shipped_tracks
+from tests.triggers.factories import make_contact, make_enrollment, make_loan, shipped_tracks
 
 PHI = NormalDist().cdf
 INTRO = shipped_tracks()["refinance"].steps[0]
-_occasions = itertools.count(1)
 
 
 # --- assignment -----------------------------------------------------------------------------
@@ -210,16 +208,8 @@ def _person(
     """One person enrolled 10 days ago, their intro text (of `variant`) sent 10 days ago."""
     at = NOW - timedelta(days=10)
     contact = make_contact(session, lo=None)
-    loan = make_loan(session, contact)
-    member = BatchMember(batch_id=batch.id, contact_id=contact.id, loan_id=loan.id,
-                         trigger="rate_drop", occasion=f"variants:{next(_occasions)}", live=True,
-                         snapshot={}, created_at=at)  # fmt: skip
-    session.add(member)
-    session.flush()
-    enrollment = Enrollment(contact_id=contact.id, batch_member_id=member.id, track="refinance",
-                            status="active", enrolled_at=at)  # fmt: skip
-    session.add(enrollment)
-    session.flush()
+    enrollment = make_enrollment(session, contact, make_loan(session, contact), batch, at,
+                                 track="refinance")  # fmt: skip
     sent = status == outbox.SENT
     session.add(Message(
         enrollment_id=enrollment.id, contact_id=contact.id, step=1, channel="sms",

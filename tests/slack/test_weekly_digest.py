@@ -14,7 +14,6 @@ i.e. 12:00 UTC to 12:00 UTC. In it:
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from bot.cli import app
 from bot.runtime import Runtime
 from core import jobs
 from core.attribution.service import credit_funded_loans
-from core.batches.models import APPROVED, PENDING_APPROVAL, Batch, BatchMember
+from core.batches.models import APPROVED, PENDING_APPROVAL, Batch
 from core.book.models import Contact, Loan
 from core.cards.actions import claim_reply
 from core.cards.batch_view import batch_card_key
@@ -43,18 +42,17 @@ from core.cards.service import make_card
 from core.config import ConfigError, load_config
 from core.digest import DigestView, PendingBatch, SegmentReplies
 from core.outreach import models as outbox
-from core.outreach.models import Enrollment, Message
+from core.outreach.models import Message
 from core.settings import load_settings
 from core.stats import lift_of
 from tests.fakes.slack_api import FakeSlack
 from tests.inbound.stored import received
 from tests.slack.live import APPROVALS_CHANNEL, slack_settings
-from tests.triggers.factories import make_contact, make_lo, make_loan
+from tests.triggers.factories import make_contact, make_enrollment, make_lo, make_loan
 from tests.web import MovableClock
 
 DUE = datetime(2026, 9, 28, 12, 0, tzinfo=UTC)  # Monday 08:00 in New York
 WEEK_START = DUE - timedelta(days=7)
-_occasions = itertools.count(1)
 
 
 def _runtime(database_url: str, fake: FakeSlack | None, tmp_path: Path, **config: str) -> Runtime:
@@ -119,16 +117,7 @@ def _batch(session: Session, trigger: str, segment: str, status: str = APPROVED)
 def _enrolled(session: Session, contact: Contact, loan: Loan, batch: Batch, at: datetime,
               channel: str = "sms") -> Message:  # fmt: skip
     """Enroll `contact` from `batch` at `at`; their first touch, sent an hour later."""
-    member = BatchMember(
-        batch_id=batch.id, contact_id=contact.id, loan_id=loan.id, trigger=batch.trigger,
-        occasion=f"digest-test:{next(_occasions)}", live=True, snapshot={}, created_at=at,
-    )  # fmt: skip
-    session.add(member)
-    session.flush()
-    enrollment = Enrollment(contact_id=contact.id, batch_member_id=member.id,
-                            track=batch.segment, status="active", enrolled_at=at)  # fmt: skip
-    session.add(enrollment)
-    session.flush()
+    enrollment = make_enrollment(session, contact, loan, batch, at)
     sent = at + timedelta(hours=1)
     message = Message(
         enrollment_id=enrollment.id, contact_id=contact.id, step=1, channel=channel,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.batches.candidate import Candidate
-from core.batches.models import BatchMember
+from core.batches.models import Batch, BatchMember
 from core.batches.service import create_batch
 from core.book.models import FUNDED, Contact, Loan, LoanOfficer
 from core.config import Config, load_config
@@ -273,3 +273,23 @@ def newer_funded_loan(session: Session, contact: Contact) -> Loan:
     """A later funded loan with us at a low rate: the person already came back."""
     return make_loan(session, contact, note_rate="3.0", funded=TODAY - timedelta(days=20),
                      first_payment=TODAY + timedelta(days=40), value="400000")  # fmt: skip
+
+
+def make_enrollment(
+    session: Session, contact: Contact, loan: Loan, batch: Batch, at: datetime, *,
+    status: str = ACTIVE, track: str | None = None,
+) -> Enrollment:  # fmt: skip
+    """`contact` enrolled at `at` from `batch` (a live member of it), on the batch's segment's
+    track unless `track` is named."""
+    member = BatchMember(
+        batch_id=batch.id, contact_id=contact.id, loan_id=loan.id, trigger=batch.trigger,
+        occasion=f"test:{next(_serial)}", live=True, snapshot={}, created_at=at,
+    )  # fmt: skip
+    session.add(member)
+    session.flush()
+    enrollment = Enrollment(contact_id=contact.id, batch_member_id=member.id,
+                            track=track or batch.segment, status=status,
+                            enrolled_at=at)  # fmt: skip
+    session.add(enrollment)
+    session.flush()
+    return enrollment
