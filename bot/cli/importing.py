@@ -44,6 +44,7 @@ def run_import(
             result = import_file(
                 session=session, path=path, fmt=fmt, now=rt.clock.now(), actor=_actor(),
                 rejects=rejects_file, on_bytes=lambda n: progress.advance(task, n),
+                window_days=rt.config.attribution.window_days,
             )  # fmt: skip
             result.dry_run = dry_run
             if dry_run:

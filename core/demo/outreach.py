@@ -94,7 +94,8 @@ def _book_and_batch(
     """Steps 1–4: the book, today's market, the dip and the batch it makes; the batch's id."""
     book = book or demo_book_path()
     with sessions() as session, session.begin():
-        imported = import_file(session=session, path=book, now=now, actor="demo")
+        imported = import_file(session=session, path=book, now=now, actor="demo",
+                               window_days=config.attribution.window_days)  # fmt: skip
         result.book = imported.contacts_created
         story.step(
             f"Imported the brokerage's book ({book.name}): {imported.rows} loans and "

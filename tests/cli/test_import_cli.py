@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from core.attribution.models import FundedCredit
 from core.book.models import Contact, Loan
 from core.db import make_engine
+from core.outreach import models as outbox
 from tests.book.helpers import book_row, csv_bytes
+from tests.outreach import NOW as OUTREACH_NOW
+from tests.outreach import sessions_for
+from tests.test_stats import _batch, _touch, ago
+from tests.triggers.factories import make_contact, make_enrollment, make_loan
+
+NOW_ISO = OUTREACH_NOW.isoformat()
 
 NOW = "2026-09-24T15:00:00Z"
 KEYS = ["rows", "contacts_created", "contacts_updated", "loans_created", "loans_updated",
@@ -104,3 +113,32 @@ def test_lo_add_then_update(winback) -> None:
     )
     bad = winback("lo", "add", "--email", "not-an-email", "--name", "X")
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --email")
+
+
+def test_the_configured_attribution_window_decides_what_an_import_credits(
+    winback, tmp_path: Path
+) -> None:
+    sessions = sessions_for(winback.database_url)
+    with sessions() as session, session.begin():
+        batch = _batch(session, "rate_drop", "refinance")
+        people = []
+        for days in (20, 60):  # their one text went out this many days before the funding
+            contact = make_contact(session)
+            enrollment = make_enrollment(session, contact, make_loan(session, contact), batch,
+                                         ago(days + 5))  # fmt: skip
+            _touch(session, enrollment, 1, "sms", outbox.DELIVERED, ago(days + 5))
+            people.append(contact.email)
+    sessions.kw["bind"].dispose()
+    funded = (ago(0) - timedelta(days=5)).date().isoformat()
+    rows = [book_row(loan_number=f"NEW-{n}", email=email or "", phone="", funded_date=funded,
+                     application_date="", first_payment_date="")
+            for n, email in enumerate(people)]  # fmt: skip
+    config = tmp_path / "winback.toml"
+    config.write_text("[attribution]\nwindow_days = 30\n")
+    winback.json("import", str(write(tmp_path, rows)), "--now", NOW_ISO,
+                 env={"WINBACK_CONFIG": str(config)})  # fmt: skip
+    engine = make_engine(winback.database_url)
+    with engine.connect() as connection:
+        credited = connection.execute(select(FundedCredit.why)).scalars().all()
+    engine.dispose()
+    assert len(credited) == 1 and "funded 20 days after the last touch" in credited[0]
