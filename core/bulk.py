@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
@@ -99,3 +99,9 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         f"INSERT INTO {table_name} ({column_list}) VALUES ({placeholders})",
         [tuple(values(row)) for row in rows],
     )
+
+
+def insert_for(session: Session) -> Callable[..., Any]:
+    """The INSERT construct of this session's database, which has ON CONFLICT DO NOTHING (the
+    guard every "at most once" row relies on): PostgreSQL's or SQLite's."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

@@ -16,10 +16,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.bulk import insert_for
 from core.cards.escalation import officer_zone
 from core.cards.models import DIGEST, PENDING, Card
 from core.config import Config
@@ -80,15 +79,10 @@ def make_weekly_digest(session: Session, *, now: datetime, config: Config) -> st
 
 def _insert_once(session: Session, values: dict[str, Any]) -> bool:
     """Insert the card unless its key exists (another worker's insert waits, then does nothing)."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in ("postgresql", "sqlite"):  # no portable upsert: look, then insert
-        if session.scalar(select(Card.id).where(Card.key == values["key"])) is not None:
-            return False
-        session.execute(insert(Card.__table__).values(**values))
-        return True
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        upsert(Card.__table__).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        insert_for(session)(Card.__table__)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["key"])
     )
     # RETURNING says whether this insert made the row (rowcount is not reliable on psycopg).
     return session.execute(statement.returning(Card.__table__.c.id)).first() is not None

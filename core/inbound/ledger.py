@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.bulk import insert_for
 from core.inbound.models import InboundEvent
 
 # Headers worth keeping with a webhook; everything else (cookies, auth) is dropped.
@@ -52,8 +51,7 @@ def write_down(
         "form": dict(form),
         "headers": kept_headers(headers),
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     statement = (
         insert(InboundEvent)
         .values(**values)

@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
 from core.book.models import Contact
+from core.bulk import insert_for
 from core.channels.sms import BAD_ADDRESS_CODES
 from core.inbound.ledger import write_down
 from core.inbound.models import TWILIO_STATUS, DeliveryEvent, InboundEvent
@@ -131,8 +130,7 @@ def _keep_event(
     now: datetime,
 ) -> bool:
     """Insert the delivery event; False when this (sid, status) is already kept."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     statement = (
         insert(DeliveryEvent)
         .values(

@@ -16,13 +16,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.audit.service import record
 from core.book.models import GRANTED, OPTED_OUT, UNKNOWN, Contact, Loan, LoanOfficer
 from core.book.normalize import normalize_email, normalize_phone
+from core.bulk import insert_for
 from core.consent.models import ConsentEvent, Suppression
 from core.outreach.models import Enrollment, Message
 from core.outreach.service import end_sequences
@@ -73,8 +72,7 @@ def add_suppression(
 ) -> bool:
     """Put an address on the suppression list; False when it was already there."""
     row = {"kind": kind, "value": value, "reason": reason[:200], "created_by": by[:120]}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     statement = (
         insert(Suppression)
         .values(**row, created_at=now)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.bulk import insert_for
 from core.outreach.models import TemplateVersion
 from core.tracks.render import BASE_VARIANT, Rendered
 
@@ -33,8 +32,7 @@ class TemplateVersions:
     def id_for(self, session: Session, rendered: Rendered, now: datetime) -> int:
         """The version's id, inserting it if no worker has yet."""
         if rendered.version_hash not in self._ids:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            insert = insert_for(session)
             session.execute(
                 insert(TemplateVersion)
                 .values(
